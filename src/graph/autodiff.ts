@@ -1,0 +1,47 @@
+/**
+ * Reverse-mode autodiff as a graph transformation: `grad(loss, wrt)` appends the backward
+ * nodes to the same graph and returns d loss / d wrt for each requested value.
+ * Only nodes on a path from some `wrt` to `loss` are differentiated, and each VJP is told
+ * which inputs need a gradient, so frozen weights get no weight-gradient matmuls.
+ */
+import { type Node, Value, reachableNodes } from './ir.js';
+import { add, zeros } from './ops.js';
+
+export function grad(loss: Value, wrt: Value[], seed?: Value): Value[] {
+  if (!seed && loss.size !== 1) throw new Error(`grad: loss must be a scalar (got [${loss.shape.join(',')}]); pass a seed cotangent`);
+  const g = loss.graph;
+  const nodes = reachableNodes([loss]);
+
+  // Forward pass: which values depend on some wrt value.
+  const depends = new Set<Value>(wrt);
+  for (const n of nodes) if (n.inputs.some((i) => depends.has(i))) depends.add(n.output);
+
+  const cot = new Map<Value, Value>();
+  cot.set(loss, seed ?? g.constant(new Float32Array(loss.size).fill(1), loss.shape));
+  const order: Node[] = nodes.filter((n) => depends.has(n.output)).reverse();
+  for (const n of order) {
+    const gy = cot.get(n.output);
+    if (!gy) continue;
+    const needs = n.inputs.map((i) => depends.has(i));
+    if (!n.op.vjp) {
+      if (n.op.name === 'stopGradient') continue;
+      throw new Error(`grad: op "${n.op.name}" has no vector-Jacobian rule but a gradient flows through it`);
+    }
+    const gis = n.op.vjp(gy, n, needs);
+    n.inputs.forEach((inp, i) => {
+      const gi = gis[i];
+      if (!gi || !needs[i]) return;
+      const prev = cot.get(inp);
+      cot.set(inp, prev ? add(prev, gi) : gi);
+    });
+  }
+  return wrt.map((w) => {
+    const c = cot.get(w);
+    if (!c) return zeros(g, w.shape);
+    // A cotangent may arrive broadcast (e.g. a scalar seed): shapes must match exactly.
+    if (c.shape.length !== w.shape.length || c.shape.some((d, i) => d !== w.shape[i])) {
+      throw new Error(`grad: cotangent of ${w} has shape [${c.shape.join(',')}]`);
+    }
+    return c;
+  });
+}

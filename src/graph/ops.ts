@@ -1,0 +1,489 @@
+/**
+ * Primitive ops. Each op is one record: shape rule, ONNX emission, vector-Jacobian product
+ * (written with the same builders). Composites live in nn.ts and get gradients for free.
+ */
+import { type Attrs, type DType, type OpDef, type Shape, type TypeInfo, Graph, ShapeError, Value, numel } from './ir.js';
+
+// ---------------------------------------------------------------- helpers
+
+const ONNX_DTYPE: Record<DType, number> = { float32: 1, int64: 7, bool: 9 };
+export { ONNX_DTYPE };
+
+const normAxis = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
+const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+export function broadcastShapes(op: string, ins: TypeInfo[]): number[] {
+  const rank = Math.max(...ins.map((t) => t.shape.length));
+  const out: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    let d = 1;
+    for (const t of ins) {
+      const k = t.shape.length - rank + i;
+      const s = k >= 0 ? t.shape[k]! : 1;
+      if (s === 1) continue;
+      if (d !== 1 && d !== s) throw new ShapeError(op, `cannot broadcast dimension ${i}`, ins);
+      d = s;
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+/** Sum a cotangent of a broadcast result back to `shape`. */
+export function unbroadcast(g: Value, shape: Shape): Value {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  }
+  const s = axes.length ? reduceSum(g, axes, true) : g;
+  return sameShape(s.shape, shape) ? s : reshape(s, shape);
+}
+
+function expectDType(op: string, ins: TypeInfo[], i: number, dtypes: DType[]): void {
+  if (!dtypes.includes(ins[i]!.dtype)) throw new ShapeError(op, `input ${i} must be ${dtypes.join(' or ')}`, ins);
+}
+
+// ---------------------------------------------------------------- elementwise binary
+
+type NoAttrs = Record<string, never>;
+const noAttrs: NoAttrs = {};
+
+function binary(name: string, onnx: string, vjp: OpDef<NoAttrs>['vjp'], outDType?: DType): OpDef<NoAttrs> {
+  return {
+    name,
+    infer(ins) {
+      if (!outDType && ins[0]!.dtype !== ins[1]!.dtype) throw new ShapeError(name, 'dtypes differ', ins);
+      return { shape: broadcastShapes(name, ins), dtype: outDType ?? ins[0]!.dtype };
+    },
+    emit: (e, ins, out) => e.node(onnx, ins, [out]),
+    vjp,
+  };
+}
+
+export const AddOp = binary('add', 'Add', (gy, n, needs) => [
+  needs[0] ? unbroadcast(gy, n.inputs[0]!.shape) : null,
+  needs[1] ? unbroadcast(gy, n.inputs[1]!.shape) : null,
+]);
+export const SubOp = binary('sub', 'Sub', (gy, n, needs) => [
+  needs[0] ? unbroadcast(gy, n.inputs[0]!.shape) : null,
+  needs[1] ? unbroadcast(neg(gy), n.inputs[1]!.shape) : null,
+]);
+export const MulOp = binary('mul', 'Mul', (gy, n, needs) => {
+  const [a, b] = n.inputs as [Value, Value];
+  return [needs[0] ? unbroadcast(mul(gy, b), a.shape) : null, needs[1] ? unbroadcast(mul(gy, a), b.shape) : null];
+});
+export const DivOp = binary('div', 'Div', (gy, n, needs) => {
+  const [a, b] = n.inputs as [Value, Value];
+  const ga = needs[0] ? unbroadcast(div(gy, b), a.shape) : null;
+  // d(a/b)/db = -a/b^2 = -y/b
+  const gb = needs[1] ? unbroadcast(neg(div(mul(gy, n.output), b)), b.shape) : null;
+  return [ga, gb];
+});
+export const MaxOp = binary('max', 'Max', undefined);
+export const EqualOp = binary('equal', 'Equal', undefined, 'bool');
+export const LessOp = binary('less', 'Less', undefined, 'bool');
+export const AndOp = binary('and', 'And', undefined, 'bool');
+
+export const add = (a: Value, b: Value | number): Value => a.graph.apply(AddOp, [a, lift(a, b)], noAttrs);
+export const sub = (a: Value, b: Value | number): Value => a.graph.apply(SubOp, [a, lift(a, b)], noAttrs);
+export const mul = (a: Value, b: Value | number): Value => a.graph.apply(MulOp, [a, lift(a, b)], noAttrs);
+export const div = (a: Value, b: Value | number): Value => a.graph.apply(DivOp, [a, lift(a, b)], noAttrs);
+/** Elementwise maximum (no gradient: used for clamping counts). */
+export const maximum = (a: Value, b: Value | number): Value => a.graph.apply(MaxOp, [a, lift(a, b)], noAttrs);
+export const equal = (a: Value, b: Value | number): Value => a.graph.apply(EqualOp, [a, lift(a, b)], noAttrs);
+export const less = (a: Value, b: Value | number): Value => a.graph.apply(LessOp, [a, lift(a, b)], noAttrs);
+export const and = (a: Value, b: Value): Value => a.graph.apply(AndOp, [a, b], noAttrs);
+
+function lift(like: Value, b: Value | number): Value {
+  if (b instanceof Value) return b;
+  if (like.dtype === 'int64') return like.graph.constant(new BigInt64Array([BigInt(b)]), []);
+  return like.graph.scalar(b);
+}
+
+// ---------------------------------------------------------------- elementwise unary
+
+function unary<A extends Attrs = NoAttrs>(
+  name: string,
+  onnx: string,
+  vjp: ((gy: Value, x: Value, y: Value, attrs: A) => Value) | undefined,
+  extra?: (attrs: A) => Record<string, import('./ir.js').OnnxAttr>,
+): OpDef<A> {
+  return {
+    name,
+    infer(ins) {
+      if (name !== 'not' && name !== 'stopGradient' && name !== 'identity') expectDType(name, ins, 0, ['float32']);
+      return { shape: ins[0]!.shape, dtype: ins[0]!.dtype };
+    },
+    emit: (e, ins, out, attrs) => e.node(onnx, ins, [out], extra?.(attrs)),
+    vjp: vjp ? (gy, n, needs) => [needs[0] ? vjp(gy, n.inputs[0]!, n.output, n.attrs) : null] : undefined,
+  };
+}
+
+export const NegOp = unary('neg', 'Neg', (gy) => neg(gy));
+export const ExpOp = unary('exp', 'Exp', (gy, _x, y) => mul(gy, y));
+export const LogOp = unary('log', 'Log', (gy, x) => div(gy, x));
+export const SqrtOp = unary('sqrt', 'Sqrt', (gy, _x, y) => div(gy, mul(y, 2)));
+export const SigmoidOp = unary('sigmoid', 'Sigmoid', (gy, _x, y) => mul(gy, mul(y, sub(y.graph.scalar(1), y))));
+export const TanhOp = unary('tanh', 'Tanh', (gy, _x, y) => mul(gy, sub(y.graph.scalar(1), mul(y, y))));
+export const NotOp = unary('not', 'Not', undefined);
+export const IdentityOp = unary('identity', 'Identity', (gy) => gy);
+/** Identity forward, zero gradient (treat a value as a constant). */
+export const StopGradientOp = unary('stopGradient', 'Identity', undefined);
+
+export const neg = (x: Value): Value => x.graph.apply(NegOp, [x], noAttrs);
+export const exp = (x: Value): Value => x.graph.apply(ExpOp, [x], noAttrs);
+export const log = (x: Value): Value => x.graph.apply(LogOp, [x], noAttrs);
+export const sqrt = (x: Value): Value => x.graph.apply(SqrtOp, [x], noAttrs);
+export const sigmoid = (x: Value): Value => x.graph.apply(SigmoidOp, [x], noAttrs);
+export const tanh = (x: Value): Value => x.graph.apply(TanhOp, [x], noAttrs);
+export const not = (x: Value): Value => x.graph.apply(NotOp, [x], noAttrs);
+export const identity = (x: Value): Value => x.graph.apply(IdentityOp, [x], noAttrs);
+export const stopGradient = (x: Value): Value => x.graph.apply(StopGradientOp, [x], noAttrs);
+
+/** x ** p for a constant exponent p. */
+export const PowOp: OpDef<{ p: number }> = {
+  name: 'pow',
+  infer(ins) {
+    expectDType('pow', ins, 0, ['float32']);
+    return ins[0]!;
+  },
+  emit: (e, ins, out, a) => e.node('Pow', [ins[0]!, e.constFloat([a.p], [])], [out]),
+  vjp: (gy, n, needs) => [needs[0] ? mul(gy, mul(pow(n.inputs[0]!, n.attrs.p - 1), n.attrs.p)) : null],
+};
+export const pow = (x: Value, p: number): Value => x.graph.apply(PowOp, [x], { p });
+
+export const CastOp: OpDef<{ to: DType }> = {
+  name: 'cast',
+  infer: (ins, a) => ({ shape: ins[0]!.shape, dtype: a.to }),
+  emit: (e, ins, out, a) => e.node('Cast', ins, [out], { to: { kind: 'int', v: ONNX_DTYPE[a.to] } }),
+  vjp: (gy, n, needs) => [needs[0] && n.inputs[0]!.dtype === 'float32' && n.attrs.to === 'float32' ? gy : null],
+};
+export const cast = (x: Value, to: DType): Value => (x.dtype === to ? x : x.graph.apply(CastOp, [x], { to }));
+
+// ---------------------------------------------------------------- where
+
+export const WhereOp: OpDef<NoAttrs> = {
+  name: 'where',
+  infer(ins) {
+    expectDType('where', ins, 0, ['bool']);
+    if (ins[1]!.dtype !== ins[2]!.dtype) throw new ShapeError('where', 'branch dtypes differ', ins);
+    return { shape: broadcastShapes('where', ins), dtype: ins[1]!.dtype };
+  },
+  emit: (e, ins, out) => e.node('Where', ins, [out]),
+  vjp(gy, n, needs) {
+    const [c, a, b] = n.inputs as [Value, Value, Value];
+    const zero = gy.graph.scalar(0);
+    return [
+      null,
+      needs[1] ? unbroadcast(where(c, gy, zero), a.shape) : null,
+      needs[2] ? unbroadcast(where(c, zero, gy), b.shape) : null,
+    ];
+  },
+};
+export const where = (c: Value, a: Value | number, b: Value | number): Value => {
+  const av = a instanceof Value ? a : c.graph.scalar(a);
+  const bv = b instanceof Value ? b : c.graph.scalar(b);
+  return c.graph.apply(WhereOp, [c, av, bv], noAttrs);
+};
+
+// ---------------------------------------------------------------- matmul
+
+export const MatMulOp: OpDef<NoAttrs> = {
+  name: 'matmul',
+  infer(ins) {
+    const [a, b] = ins as [TypeInfo, TypeInfo];
+    expectDType('matmul', ins, 0, ['float32']);
+    expectDType('matmul', ins, 1, ['float32']);
+    if (a.shape.length < 2 || b.shape.length < 2) throw new ShapeError('matmul', 'inputs must have rank >= 2', ins);
+    const [m, k] = a.shape.slice(-2) as [number, number];
+    const [k2, n] = b.shape.slice(-2) as [number, number];
+    if (k !== k2) throw new ShapeError('matmul', `inner dimensions differ (${k} vs ${k2})`, ins);
+    const batch = broadcastShapes('matmul', [
+      { shape: a.shape.slice(0, -2), dtype: a.dtype },
+      { shape: b.shape.slice(0, -2), dtype: b.dtype },
+    ]);
+    return { shape: [...batch, m, n], dtype: 'float32' };
+  },
+  emit: (e, ins, out) => e.node('MatMul', ins, [out]),
+  vjp(gy, n, needs) {
+    const [a, b] = n.inputs as [Value, Value];
+    return [
+      needs[0] ? unbroadcast(matmul(gy, transposeLast2(b)), a.shape) : null,
+      needs[1] ? unbroadcast(matmul(transposeLast2(a), gy), b.shape) : null,
+    ];
+  },
+};
+export const matmul = (a: Value, b: Value): Value => a.graph.apply(MatMulOp, [a, b], noAttrs);
+
+// ---------------------------------------------------------------- layout
+
+export const TransposeOp: OpDef<{ perm: readonly number[] }> = {
+  name: 'transpose',
+  infer(ins, a) {
+    const s = ins[0]!.shape;
+    const ok = a.perm.length === s.length && [...a.perm].sort((x, y) => x - y).every((p, i) => p === i);
+    if (!ok) throw new ShapeError('transpose', `bad permutation [${a.perm.join(',')}]`, ins);
+    return { shape: a.perm.map((p) => s[p]!), dtype: ins[0]!.dtype };
+  },
+  emit: (e, ins, out, a) => e.node('Transpose', ins, [out], { perm: { kind: 'ints', v: a.perm } }),
+  vjp(gy, n, needs) {
+    const inv: number[] = [];
+    n.attrs.perm.forEach((p, i) => (inv[p] = i));
+    return [needs[0] ? transpose(gy, inv) : null];
+  },
+};
+export const transpose = (x: Value, perm: readonly number[]): Value => x.graph.apply(TransposeOp, [x], { perm: [...perm] });
+export function transposeLast2(x: Value): Value {
+  const perm = x.shape.map((_, i) => i);
+  perm[x.rank - 1] = x.rank - 2;
+  perm[x.rank - 2] = x.rank - 1;
+  return transpose(x, perm);
+}
+
+export const ReshapeOp: OpDef<{ shape: readonly number[] }> = {
+  name: 'reshape',
+  infer(ins, a) {
+    if (numel(a.shape) !== numel(ins[0]!.shape)) throw new ShapeError('reshape', `cannot reshape to [${a.shape.join(',')}]`, ins);
+    return { shape: a.shape, dtype: ins[0]!.dtype };
+  },
+  emit: (e, ins, out, a) => e.node('Reshape', [ins[0]!, e.constInt64(a.shape, [a.shape.length])], [out]),
+  vjp: (gy, n, needs) => [needs[0] ? reshape(gy, n.inputs[0]!.shape) : null],
+};
+/** Reshape; one dimension may be -1 (resolved statically). */
+export function reshape(x: Value, shape: readonly number[]): Value {
+  const known = shape.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
+  const resolved = shape.map((d) => (d === -1 ? x.size / known : d));
+  if (sameShape(resolved, x.shape)) return x;
+  return x.graph.apply(ReshapeOp, [x], { shape: resolved });
+}
+
+export const ExpandOp: OpDef<{ shape: readonly number[] }> = {
+  name: 'expand',
+  infer(ins, a) {
+    const out = broadcastShapes('expand', [ins[0]!, { shape: a.shape, dtype: ins[0]!.dtype }]);
+    if (!sameShape(out, a.shape)) throw new ShapeError('expand', `cannot expand to [${a.shape.join(',')}]`, ins);
+    return { shape: out, dtype: ins[0]!.dtype };
+  },
+  emit: (e, ins, out, a) => e.node('Expand', [ins[0]!, e.constInt64(a.shape, [a.shape.length])], [out]),
+  vjp: (gy, n, needs) => [needs[0] ? unbroadcast(gy, n.inputs[0]!.shape) : null],
+};
+export const expand = (x: Value, shape: readonly number[]): Value =>
+  sameShape(x.shape, shape) ? x : x.graph.apply(ExpandOp, [x], { shape: [...shape] });
+
+export const ConcatOp: OpDef<{ axis: number }> = {
+  name: 'concat',
+  infer(ins, a) {
+    const r = ins[0]!.shape.length;
+    const ax = normAxis(a.axis, r);
+    const out = [...ins[0]!.shape];
+    out[ax] = 0;
+    for (const t of ins) {
+      if (t.shape.length !== r || t.dtype !== ins[0]!.dtype || t.shape.some((d, i) => i !== ax && d !== ins[0]!.shape[i])) {
+        throw new ShapeError('concat', `inputs disagree outside axis ${a.axis}`, ins);
+      }
+      out[ax]! += t.shape[ax]!;
+    }
+    return { shape: out, dtype: ins[0]!.dtype };
+  },
+  emit: (e, ins, out, a) => e.node('Concat', ins, [out], { axis: { kind: 'int', v: a.axis } }),
+  vjp(gy, n, needs) {
+    const ax = normAxis(n.attrs.axis, gy.rank);
+    let start = 0;
+    return n.inputs.map((x, i) => {
+      const s = start;
+      start += x.shape[ax]!;
+      return needs[i] ? slice(gy, ax, s, s + x.shape[ax]!) : null;
+    });
+  },
+};
+export const concat = (xs: Value[], axis: number): Value => (xs.length === 1 ? xs[0]! : xs[0]!.graph.apply(ConcatOp, xs, { axis }));
+
+export const SliceOp: OpDef<{ axis: number; start: number; end: number }> = {
+  name: 'slice',
+  infer(ins, a) {
+    const s = [...ins[0]!.shape];
+    const ax = normAxis(a.axis, s.length);
+    if (!(a.start >= 0 && a.end <= s[ax]! && a.start < a.end)) throw new ShapeError('slice', `bad range ${a.start}:${a.end} on axis ${a.axis}`, ins);
+    s[ax] = a.end - a.start;
+    return { shape: s, dtype: ins[0]!.dtype };
+  },
+  emit: (e, ins, out, a) =>
+    e.node('Slice', [ins[0]!, e.constInt64([a.start], [1]), e.constInt64([a.end], [1]), e.constInt64([a.axis], [1])], [out]),
+  vjp(gy, n, needs) {
+    const x = n.inputs[0]!;
+    const ax = normAxis(n.attrs.axis, x.rank);
+    return [needs[0] ? pad(gy, ax, n.attrs.start, x.shape[ax]! - n.attrs.end) : null];
+  },
+};
+export const slice = (x: Value, axis: number, start: number, end: number): Value => {
+  const ax = normAxis(axis, x.rank);
+  if (start === 0 && end === x.shape[ax]) return x;
+  return x.graph.apply(SliceOp, [x], { axis: ax, start, end });
+};
+
+/** Zero padding along one axis. */
+export const PadOp: OpDef<{ axis: number; before: number; after: number }> = {
+  name: 'pad',
+  infer(ins, a) {
+    const s = [...ins[0]!.shape];
+    s[a.axis] = s[a.axis]! + a.before + a.after;
+    return { shape: s, dtype: ins[0]!.dtype };
+  },
+  emit(e, ins, out, a, node) {
+    const r = node.inputs[0]!.rank;
+    const pads = new Array<number>(2 * r).fill(0);
+    pads[a.axis] = a.before;
+    pads[r + a.axis] = a.after;
+    e.node('Pad', [ins[0]!, e.constInt64(pads, [2 * r])], [out], { mode: { kind: 'string', v: 'constant' } });
+  },
+  vjp: (gy, n, needs) => [needs[0] ? slice(gy, n.attrs.axis, n.attrs.before, n.attrs.before + n.inputs[0]!.shape[n.attrs.axis]!) : null],
+};
+export const pad = (x: Value, axis: number, before: number, after: number): Value =>
+  before === 0 && after === 0 ? x : x.graph.apply(PadOp, [x], { axis: normAxis(axis, x.rank), before, after });
+
+// ---------------------------------------------------------------- reductions
+
+function reducedShape(shape: Shape, axes: readonly number[], keep: boolean): number[] {
+  const out: number[] = [];
+  shape.forEach((d, i) => {
+    if (axes.includes(i)) {
+      if (keep) out.push(1);
+    } else out.push(d);
+  });
+  return out;
+}
+
+export const ReduceSumOp: OpDef<{ axes: readonly number[]; keepdims: boolean }> = {
+  name: 'reduceSum',
+  infer: (ins, a) => ({ shape: reducedShape(ins[0]!.shape, a.axes, a.keepdims), dtype: ins[0]!.dtype }),
+  emit: (e, ins, out, a) =>
+    e.node('ReduceSum', [ins[0]!, e.constInt64(a.axes, [a.axes.length])], [out], { keepdims: { kind: 'int', v: a.keepdims ? 1 : 0 } }),
+  vjp(gy, n, needs) {
+    const x = n.inputs[0]!;
+    const kept = reshape(gy, reducedShape(x.shape, n.attrs.axes, true));
+    return [needs[0] ? expand(kept, x.shape) : null];
+  },
+};
+export function reduceSum(x: Value, axes: readonly number[], keepdims = false): Value {
+  const ax = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => a - b);
+  return x.graph.apply(ReduceSumOp, [x], { axes: ax, keepdims });
+}
+export function reduceMean(x: Value, axes: readonly number[], keepdims = false): Value {
+  const n = axes.map((a) => x.shape[normAxis(a, x.rank)]!).reduce((p, d) => p * d, 1);
+  return div(reduceSum(x, axes, keepdims), n);
+}
+
+/** Max over axes (no gradient: use it only on stop-gradient paths such as stabilising shifts). */
+export const ReduceMaxOp: OpDef<{ axes: readonly number[]; keepdims: boolean }> = {
+  name: 'reduceMax',
+  infer: (ins, a) => ({ shape: reducedShape(ins[0]!.shape, a.axes, a.keepdims), dtype: ins[0]!.dtype }),
+  emit: (e, ins, out, a) =>
+    e.node('ReduceMax', ins, [out], { axes: { kind: 'ints', v: a.axes }, keepdims: { kind: 'int', v: a.keepdims ? 1 : 0 } }),
+};
+export function reduceMax(x: Value, axes: readonly number[], keepdims = false): Value {
+  const ax = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => a - b);
+  return x.graph.apply(ReduceMaxOp, [x], { axes: ax, keepdims });
+}
+
+// ---------------------------------------------------------------- softmax family (last axis)
+
+export const SoftmaxOp: OpDef<NoAttrs> = {
+  name: 'softmax',
+  infer: (ins) => (expectDType('softmax', ins, 0, ['float32']), ins[0]!),
+  emit: (e, ins, out) => e.node('Softmax', ins, [out], { axis: { kind: 'int', v: -1 } }),
+  vjp(gy, n, needs) {
+    const y = n.output;
+    return [needs[0] ? mul(y, sub(gy, reduceSum(mul(gy, y), [-1], true))) : null];
+  },
+};
+export const softmax = (x: Value): Value => x.graph.apply(SoftmaxOp, [x], noAttrs);
+
+export const LogSoftmaxOp: OpDef<NoAttrs> = {
+  name: 'logSoftmax',
+  infer: (ins) => (expectDType('logSoftmax', ins, 0, ['float32']), ins[0]!),
+  emit: (e, ins, out) => e.node('LogSoftmax', ins, [out], { axis: { kind: 'int', v: -1 } }),
+  vjp(gy, n, needs) {
+    return [needs[0] ? sub(gy, mul(exp(n.output), reduceSum(gy, [-1], true))) : null];
+  },
+};
+export const logSoftmax = (x: Value): Value => x.graph.apply(LogSoftmaxOp, [x], noAttrs);
+
+// ---------------------------------------------------------------- gather / scatter
+
+/** Rows of `table` ([V, ...rest]) at int64 `indices` (any shape I): out [...I, ...rest]. */
+export const GatherOp: OpDef<NoAttrs> = {
+  name: 'gather',
+  infer(ins) {
+    expectDType('gather', ins, 1, ['int64']);
+    return { shape: [...ins[1]!.shape, ...ins[0]!.shape.slice(1)], dtype: ins[0]!.dtype };
+  },
+  emit: (e, ins, out) => e.node('Gather', ins, [out], { axis: { kind: 'int', v: 0 } }),
+  vjp(gy, n, needs) {
+    if (!needs[0]) return [null, null];
+    const [table, idx] = n.inputs as [Value, Value];
+    const rest = table.shape.slice(1);
+    const flatIdx = reshape(idx, [idx.size, 1]);
+    const upd = reshape(gy, [idx.size, ...rest]);
+    return [scatterNDAdd(zeros(table.graph, table.shape), flatIdx, upd), null];
+  },
+};
+export const gather = (table: Value, indices: Value): Value => table.graph.apply(GatherOp, [table, indices], noAttrs);
+
+/** data with `updates` added at `indices` ([N, 1] int64, rows of data). */
+export const ScatterNDAddOp: OpDef<NoAttrs> = {
+  name: 'scatterNDAdd',
+  infer: (ins) => ins[0]!,
+  emit: (e, ins, out) => e.node('ScatterND', ins, [out], { reduction: { kind: 'string', v: 'add' } }),
+  vjp(gy, n, needs) {
+    const idx = n.inputs[1]!;
+    return [needs[0] ? gy : null, null, needs[2] ? gather(gy, reshape(idx, [idx.shape[0]!])) : null];
+  },
+};
+export const scatterNDAdd = (data: Value, indices: Value, updates: Value): Value =>
+  data.graph.apply(ScatterNDAddOp, [data, indices, updates], noAttrs);
+
+export const GatherElementsOp: OpDef<{ axis: number }> = {
+  name: 'gatherElements',
+  infer(ins, a) {
+    expectDType('gatherElements', ins, 1, ['int64']);
+    const [x, i] = ins as [TypeInfo, TypeInfo];
+    if (x.shape.length !== i.shape.length || x.shape.some((d, k) => k !== a.axis && d !== i.shape[k] && i.shape[k]! > d)) {
+      throw new ShapeError('gatherElements', 'index rank/shape incompatible with data', ins);
+    }
+    return { shape: i.shape, dtype: x.dtype };
+  },
+  emit: (e, ins, out, a) => e.node('GatherElements', ins, [out], { axis: { kind: 'int', v: a.axis } }),
+  vjp(gy, n, needs) {
+    if (!needs[0]) return [null, null];
+    const [x, idx] = n.inputs as [Value, Value];
+    return [scatterElementsAdd(zeros(x.graph, x.shape), idx, gy, n.attrs.axis), null];
+  },
+};
+export const gatherElements = (x: Value, indices: Value, axis: number): Value =>
+  x.graph.apply(GatherElementsOp, [x, indices], { axis: normAxis(axis, x.rank) });
+
+export const ScatterElementsAddOp: OpDef<{ axis: number }> = {
+  name: 'scatterElementsAdd',
+  infer: (ins) => ins[0]!,
+  emit: (e, ins, out, a) =>
+    e.node('ScatterElements', ins, [out], { axis: { kind: 'int', v: a.axis }, reduction: { kind: 'string', v: 'add' } }),
+  vjp(gy, n, needs) {
+    const idx = n.inputs[1]!;
+    return [needs[0] ? gy : null, null, needs[2] ? gatherElements(gy, idx, n.attrs.axis) : null];
+  },
+};
+export const scatterElementsAdd = (data: Value, indices: Value, updates: Value, axis: number): Value =>
+  data.graph.apply(ScatterElementsAddOp, [data, indices, updates], { axis });
+
+// ---------------------------------------------------------------- constants made at run time
+
+/** A zero tensor allocated by the runtime (no initializer bytes in the model). */
+export const ZerosOp: OpDef<{ shape: readonly number[] }> = {
+  name: 'zeros',
+  infer: (_ins, a) => ({ shape: a.shape, dtype: 'float32' }),
+  emit: (e, _ins, out, a) =>
+    e.node('ConstantOfShape', [e.constInt64(a.shape, [a.shape.length])], [out], { value: { kind: 'tensorFloat', v: 0 } }),
+};
+export const zeros = (g: Graph, shape: Shape): Value => g.apply(ZerosOp, [], { shape: [...shape] });

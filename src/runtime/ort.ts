@@ -1,0 +1,59 @@
+/**
+ * onnxruntime-node backend: serialise to ONNX, create an InferenceSession with
+ * intra-op threads = cores and full graph optimisation.
+ */
+import { availableParallelism } from 'node:os';
+import * as ort from 'onnxruntime-node';
+import type { Value } from '../graph/ir.js';
+import { emitOnnx } from '../graph/onnx.js';
+import type { Backend, CompiledGraph, HostArray } from './backend.js';
+
+const ORT_TYPE = { float32: 'float32', int64: 'int64', bool: 'bool' } as const;
+
+export interface OrtOptions {
+  threads?: number;
+  /** Dump the ONNX model to this path (debugging). */
+  dumpPath?: string;
+}
+
+export class OrtBackend implements Backend {
+  constructor(private readonly opts: OrtOptions = {}) {}
+
+  async compile(outputs: Record<string, Value>): Promise<CompiledGraph> {
+    const model = emitOnnx(outputs);
+    if (this.opts.dumpPath) (await import('node:fs')).writeFileSync(this.opts.dumpPath, model.bytes);
+    const inputsByName = new Map<string, Value>();
+    for (const v of Object.values(outputs)) for (const i of v.graph.inputs) inputsByName.set(i.name!, i);
+    const session = await ort.InferenceSession.create(model.bytes, {
+      intraOpNumThreads: this.opts.threads ?? availableParallelism(),
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+    });
+    const needed = model.inputNames.map((n) => inputsByName.get(n)!);
+    return {
+      inputNames: model.inputNames,
+      outputNames: model.outputNames,
+      async run(feeds: Record<string, HostArray>): Promise<Record<string, HostArray>> {
+        const ortFeeds: Record<string, ort.Tensor> = {};
+        for (const v of needed) {
+          const data = feeds[v.name!];
+          if (!data) throw new Error(`run: missing input "${v.name}"`);
+          if (data.length !== v.size) throw new Error(`run: input "${v.name}" has ${data.length} values, expected [${v.shape.join(',')}]`);
+          const arr = v.dtype === 'bool' && !(data instanceof Uint8Array) ? Uint8Array.from(data as Float32Array) : data;
+          ortFeeds[v.name!] = new ort.Tensor(ORT_TYPE[v.dtype], arr as never, v.shape as number[]);
+        }
+        const res = await session.run(ortFeeds);
+        const out: Record<string, HostArray> = {};
+        for (const name of model.outputNames) out[name] = res[name]!.data as HostArray;
+        return out;
+      },
+    };
+  }
+}
+
+let defaultBackend: Backend | null = null;
+/** The process-wide default backend (created lazily; pass your own to control threads). */
+export function ortBackend(): Backend {
+  return (defaultBackend ??= new OrtBackend());
+}
