@@ -1,0 +1,79 @@
+/**
+ * Composite functions built from primitives (gradients come for free).
+ * Shape legend: B batch, T query positions, S key positions, C model width,
+ * H query heads, Hkv key/value heads, G = H / Hkv, Dh head width, V vocabulary.
+ */
+import type { Value } from './ir.js';
+import * as op from './ops.js';
+
+/** x @ W^T for an nn.Linear weight W [out, in]; x [..., in] -> [..., out]. */
+export function linear(x: Value, w: Value, bias?: Value | null): Value {
+  const [out, inF] = w.shape as [number, number];
+  if (x.shape[x.rank - 1] !== inF) throw new Error(`linear: input width ${x.shape[x.rank - 1]} != weight in-features ${inF}`);
+  const lead = x.shape.slice(0, -1);
+  const x2 = op.reshape(x, [-1, inF]); // [N, in]
+  let y = op.matmul(x2, op.transpose(w, [1, 0])); // [N, out]
+  if (bias) y = op.add(y, bias);
+  return op.reshape(y, [...lead, out]);
+}
+
+/** RMSNorm (HF LlamaRMSNorm): x / sqrt(mean(x^2) + eps) * w, over the last axis. */
+export function rmsNorm(x: Value, w: Value, eps: number): Value {
+  const ms = op.reduceMean(op.mul(x, x), [-1], true);
+  return op.mul(op.div(x, op.sqrt(op.add(ms, eps))), w);
+}
+
+export const silu = (x: Value): Value => op.mul(x, op.sigmoid(x));
+
+/** HF rotate_half: concat(-x2, x1) over the last axis. */
+export function rotateHalf(x: Value): Value {
+  const d = x.shape[x.rank - 1]!;
+  const x1 = op.slice(x, -1, 0, d / 2);
+  const x2 = op.slice(x, -1, d / 2, d);
+  return op.concat([op.neg(x2), x1], -1);
+}
+
+/** Rotary embedding (rotate-half convention). x [B, h, T, Dh]; cos, sin [B, 1, T, Dh]. */
+export function applyRope(x: Value, cos: Value, sin: Value): Value {
+  return op.add(op.mul(x, cos), op.mul(rotateHalf(x), sin));
+}
+
+/**
+ * Grouped-query attention without materialising repeated K/V.
+ * q [B, H, T, Dh]; k, v [B, Hkv, S, Dh]; bias [B, 1, T, S] (0 or large negative).
+ * Returns [B, T, H*Dh].
+ */
+export function attention(q: Value, k: Value, v: Value, bias: Value, scale: number): Value {
+  const [B, H, T, Dh] = q.shape as [number, number, number, number];
+  const [, Hkv, S] = k.shape as [number, number, number];
+  const G = H / Hkv;
+  const qg = op.reshape(q, [B, Hkv, G * T, Dh]); // heads h = j*G + g share kv head j
+  const scores = op.mul(op.matmul(qg, op.transposeLast2(k)), scale); // [B, Hkv, G*T, S]
+  const biased = op.add(op.reshape(scores, [B, Hkv, G, T, S]), op.reshape(bias, [B, 1, 1, T, S]));
+  const p = op.reshape(op.softmax(biased), [B, Hkv, G * T, S]);
+  const o = op.reshape(op.matmul(p, v), [B, H, T, Dh]); // [B, H, T, Dh]
+  return op.reshape(op.transpose(o, [0, 2, 1, 3]), [B, T, H * Dh]);
+}
+
+/**
+ * Token log-probabilities: logits [N, V], targets [N] int64 -> log p(target) [N].
+ * Targets equal to `ignoreIndex` give 0 (their index is replaced by 0 before gathering).
+ */
+export function targetLogProbs(logits: Value, targets: Value, ignoreIndex = -100): Value {
+  const [N] = logits.shape as [number, number];
+  const valid = op.not(op.equal(targets, ignoreIndex));
+  const zero = logits.graph.constant(new BigInt64Array([0n]), []);
+  const safe = op.where(valid, targets, zero);
+  const lp = op.gatherElements(op.logSoftmax(logits), op.reshape(safe, [N, 1]), 1); // [N, 1]
+  return op.mul(op.reshape(lp, [N]), op.cast(valid, 'float32'));
+}
+
+/**
+ * Mean cross-entropy over targets != ignoreIndex (numerically stable via logSoftmax).
+ * logits [N, V], targets [N] int64. Returns a scalar; 0 when every target is ignored.
+ */
+export function crossEntropy(logits: Value, targets: Value, ignoreIndex = -100): Value {
+  const lp = targetLogProbs(logits, targets, ignoreIndex);
+  const count = op.reduceSum(op.cast(op.not(op.equal(targets, ignoreIndex)), 'float32'), [0]);
+  return op.div(op.neg(op.reduceSum(lp, [0])), op.stopGradient(op.maximum(count, 1)));
+}

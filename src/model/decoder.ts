@@ -1,0 +1,116 @@
+/**
+ * The one Llama-family decoder (Llama 2/3, SmolLM2, Mistral, Qwen2/2.5, Qwen3), following the
+ * Hugging Face modelling code: pre-norm residual blocks, rotate-half RoPE, GQA, SwiGLU MLP,
+ * optional q/k/v(/o) bias and per-head q/k RMSNorm. Variants are flags on ModelConfig.
+ *
+ * Legend: B batch, T new positions, P past positions, S = P + T, C width, H heads,
+ * Hkv key/value heads, Dh head width, F MLP width, V vocabulary.
+ */
+import { type Graph, type Value } from '../graph/ir.js';
+import * as op from '../graph/ops.js';
+import { applyRope, attention, linear, rmsNorm, silu } from '../graph/nn.js';
+import { type ModelConfig, expectedTensorShapes } from './config.js';
+
+/** Model weights as graph inputs named by their HF names, created on first use. */
+export class WeightInputs {
+  private readonly made = new Map<string, Value>();
+  readonly shapes: Map<string, number[]>;
+  constructor(
+    readonly graph: Graph,
+    readonly cfg: ModelConfig,
+  ) {
+    this.shapes = expectedTensorShapes(cfg);
+  }
+  get(name: string): Value {
+    let v = this.made.get(name);
+    if (!v) {
+      const shape = this.shapes.get(name);
+      if (!shape) throw new Error(`decoder: no weight named ${name}`);
+      v = this.graph.input(name, shape);
+      this.made.set(name, v);
+    }
+    return v;
+  }
+  has(name: string): boolean {
+    return this.shapes.has(name);
+  }
+  /** The weight inputs created so far (what a run must feed). */
+  used(): Map<string, Value> {
+    return this.made;
+  }
+}
+
+/** Where PEFT methods attach. */
+export interface DecoderHooks {
+  /** Adjust a linear layer's output; `name` is the HF module path (e.g. model.layers.3.self_attn.q_proj). */
+  linear?(name: string, x: Value, y: Value): Value;
+}
+
+export interface KV {
+  k: Value; // [B, Hkv, P, Dh]
+  v: Value; // [B, Hkv, P, Dh]
+}
+
+export interface DecoderInputs {
+  embeds: Value; // [B, T, C]
+  cos: Value; // [B, T, Dh]
+  sin: Value; // [B, T, Dh]
+  bias: Value; // [B, 1, T, S] additive mask: 0 = attend, large negative = masked
+  past?: KV[] | null; // per layer, keys already rotated
+}
+
+export interface DecoderOutputs {
+  hidden: Value; // [B, T, C] after the final norm
+  present: KV[]; // per layer, the new positions only: [B, Hkv, T, Dh]
+}
+
+export function embed(w: WeightInputs, ids: Value): Value {
+  return op.gather(w.get('model.embed_tokens.weight'), ids); // [B, T, C]
+}
+
+export function lmHead(w: WeightInputs, hidden: Value): Value {
+  const head = w.cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  return linear(hidden, w.get(head)); // [..., V]
+}
+
+export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks = {}): DecoderOutputs {
+  const cfg = w.cfg;
+  const [B, T] = inp.embeds.shape as [number, number, number];
+  const Dh = cfg.headDim;
+  const cos = op.reshape(inp.cos, [B, 1, T, Dh]);
+  const sin = op.reshape(inp.sin, [B, 1, T, Dh]);
+  const proj = (name: string, x: Value, bias: boolean): Value => {
+    const y = linear(x, w.get(`${name}.weight`), bias ? w.get(`${name}.bias`) : null);
+    return hooks.linear ? hooks.linear(name, x, y) : y;
+  };
+  const heads = (x: Value, n: number): Value => op.transpose(op.reshape(x, [B, T, n, Dh]), [0, 2, 1, 3]); // [B, n, T, Dh]
+
+  let x = inp.embeds; // [B, T, C]
+  const present: KV[] = [];
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `model.layers.${l}`;
+    // --- attention block
+    const h = rmsNorm(x, w.get(`${p}.input_layernorm.weight`), cfg.rmsNormEps);
+    let q = op.reshape(proj(`${p}.self_attn.q_proj`, h, cfg.qkvBias), [B, T, cfg.numHeads, Dh]);
+    let k = op.reshape(proj(`${p}.self_attn.k_proj`, h, cfg.qkvBias), [B, T, cfg.numKvHeads, Dh]);
+    const v = heads(proj(`${p}.self_attn.v_proj`, h, cfg.qkvBias), cfg.numKvHeads); // [B, Hkv, T, Dh]
+    if (cfg.qkNorm) {
+      q = rmsNorm(q, w.get(`${p}.self_attn.q_norm.weight`), cfg.rmsNormEps);
+      k = rmsNorm(k, w.get(`${p}.self_attn.k_norm.weight`), cfg.rmsNormEps);
+    }
+    const qr = applyRope(op.transpose(q, [0, 2, 1, 3]), cos, sin); // [B, H, T, Dh]
+    const kr = applyRope(op.transpose(k, [0, 2, 1, 3]), cos, sin); // [B, Hkv, T, Dh]
+    present.push({ k: kr, v });
+    const past = inp.past?.[l];
+    const kAll = past ? op.concat([past.k, kr], 2) : kr; // [B, Hkv, S, Dh]
+    const vAll = past ? op.concat([past.v, v], 2) : v;
+    const a = attention(qr, kAll, vAll, inp.bias, 1 / Math.sqrt(Dh)); // [B, T, H*Dh]
+    x = op.add(x, proj(`${p}.self_attn.o_proj`, a, cfg.oBias));
+    // --- MLP block (SwiGLU)
+    const m = rmsNorm(x, w.get(`${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);
+    const gate = silu(proj(`${p}.mlp.gate_proj`, m, false));
+    const up = proj(`${p}.mlp.up_proj`, m, false);
+    x = op.add(x, proj(`${p}.mlp.down_proj`, op.mul(gate, up), false)); // [B, T, C]
+  }
+  return { hidden: rmsNorm(x, w.get('model.norm.weight'), cfg.rmsNormEps), present };
+}

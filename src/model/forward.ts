@@ -1,0 +1,95 @@
+/**
+ * Graph builders for the three ways the model runs: scoring (log-probabilities of given
+ * tokens), prefill/decode with a KV cache (logits at one position per row + new keys/values),
+ * and full logits (tests). All share one layout of inputs:
+ *
+ *   ids  [B, T] int64                 the new tokens
+ *   cos, sin [B, T', Dh]              T' = N + T, N = adapter virtual tokens (prefill/score only)
+ *   bias [B, 1, T', Pn + Pc + T']     Pn = adapter prefix length, Pc = KV-cache capacity
+ *   past_k.l, past_v.l [B, Hkv, Pc, Dh] (when Pc > 0)
+ */
+import { Graph, type Value } from '../graph/ir.js';
+import * as op from '../graph/ops.js';
+import { targetLogProbs } from '../graph/nn.js';
+import type { ModelAdapter } from './adapter.js';
+import type { ModelConfig } from './config.js';
+import { type KV, WeightInputs, decoder, embed, lmHead } from './decoder.js';
+
+export interface ForwardSpec {
+  B: number;
+  T: number;
+  /** Prepend the adapter's virtual tokens (true for prefill/score, false for decode steps). */
+  withVirtual: boolean;
+  /** KV-cache capacity fed as past (0 = none). */
+  cache: number;
+  output: 'logprobs' | 'last-logits' | 'all-logits';
+  /** Also output the new keys/values (for the cache). */
+  present: boolean;
+}
+
+export interface BuiltForward {
+  graph: Graph;
+  weights: WeightInputs;
+  outputs: Record<string, Value>;
+}
+
+export function buildForward(cfg: ModelConfig, spec: ForwardSpec, adapter?: ModelAdapter | null): BuiltForward {
+  const g = new Graph();
+  const w = new WeightInputs(g, cfg);
+  const { B, T } = spec;
+  const hooks = adapter ? adapter.attach(g, w) : {};
+  const N = spec.withVirtual ? (adapter?.virtualTokens ?? 0) : 0;
+  const Pn = adapter?.prefixLength ?? 0;
+  const Tp = N + T;
+  const S = Pn + spec.cache + Tp;
+  const Dh = cfg.headDim;
+
+  const ids = g.input('ids', [B, T], 'int64');
+  let embeds = embed(w, ids); // [B, T, C]
+  if (N > 0 && hooks.virtualTokens) {
+    const vt = op.expand(op.reshape(hooks.virtualTokens, [1, N, cfg.hiddenSize]), [B, N, cfg.hiddenSize]);
+    embeds = op.concat([vt, embeds], 1); // [B, T', C]
+  }
+  const cos = g.input('cos', [B, Tp, Dh]);
+  const sin = g.input('sin', [B, Tp, Dh]);
+  const bias = g.input('bias', [B, 1, Tp, S]);
+
+  let past: KV[] | null = null;
+  if (Pn > 0 || spec.cache > 0) {
+    past = [];
+    for (let l = 0; l < cfg.numLayers; l++) {
+      const parts: KV[] = [];
+      if (Pn > 0 && hooks.prefix) {
+        const pk = hooks.prefix[l]!;
+        const shape = [B, cfg.numKvHeads, Pn, Dh];
+        parts.push({ k: op.expand(op.reshape(pk.k, [1, ...pk.k.shape]), shape), v: op.expand(op.reshape(pk.v, [1, ...pk.v.shape]), shape) });
+      }
+      if (spec.cache > 0) {
+        const shape = [B, cfg.numKvHeads, spec.cache, Dh];
+        parts.push({ k: g.input(`past_k.${l}`, shape), v: g.input(`past_v.${l}`, shape) });
+      }
+      past.push({ k: op.concat(parts.map((p) => p.k), 2), v: op.concat(parts.map((p) => p.v), 2) });
+    }
+  }
+
+  const { hidden, present } = decoder(w, { embeds, cos, sin, bias, past }, hooks); // hidden [B, T', C]
+  const outputs: Record<string, Value> = {};
+  if (spec.output === 'logprobs') {
+    const targets = g.input('targets', [B, T], 'int64');
+    const h = op.reshape(op.slice(hidden, 1, N, Tp), [B * T, cfg.hiddenSize]);
+    outputs.logprobs = op.reshape(targetLogProbs(lmHead(w, h), op.reshape(targets, [B * T])), [B, T]);
+  } else if (spec.output === 'last-logits') {
+    const idx = g.input('last_idx', [B, 1, 1], 'int64'); // index into T'
+    const h = op.gatherElements(hidden, op.expand(idx, [B, 1, cfg.hiddenSize]), 1); // [B, 1, C]
+    outputs.logits = op.reshape(lmHead(w, h), [B, cfg.vocabSize]);
+  } else {
+    outputs.logits = lmHead(w, op.slice(hidden, 1, N, Tp)); // [B, T, V]
+  }
+  if (spec.present) {
+    present.forEach((kv, l) => {
+      outputs[`present_k.${l}`] = kv.k;
+      outputs[`present_v.${l}`] = kv.v;
+    });
+  }
+  return { graph: g, weights: w, outputs };
+}

@@ -1,0 +1,76 @@
+/**
+ * Autoregressive generation over a batch of prompts: prefill once, then decode one token per
+ * step for every unfinished row. Stops at EOS, a stop string, or maxTokens.
+ */
+import type { ModelAdapter } from './adapter.js';
+import type { CausalLM } from './lm.js';
+import { type SamplingOptions, sampleToken, seededRandom } from './sampling.js';
+
+export interface GenerateOptions extends SamplingOptions {
+  maxTokens: number;
+  /** Token ids that end a row (the model's EOS ids). */
+  eosIds: number[];
+  /** Stop strings (need `decode`); the returned text excludes the stop string. */
+  stop?: string[];
+  decode?: (ids: number[]) => string;
+  adapter?: ModelAdapter | null;
+  /** Called for each new token of each row, in order. */
+  onToken?: (row: number, id: number) => void;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+export interface Generation {
+  tokens: number[];
+  /** Decoded completion (when `decode` is given), cut at a stop string. */
+  text?: string;
+  finishReason: FinishReason;
+}
+
+export async function generate(lm: CausalLM, prompts: number[][], opts: GenerateOptions): Promise<Generation[]> {
+  const B = prompts.length;
+  const rands = prompts.map((_, b) => seededRandom(opts.seed + b * 7919));
+  const out: Generation[] = prompts.map(() => ({ tokens: [], finishReason: 'length' }));
+  const done = new Array<boolean>(B).fill(opts.maxTokens <= 0);
+  if (done.every(Boolean)) return out;
+  const eos = new Set(opts.eosIds);
+  let { cache, logits } = await lm.prefill(prompts, opts.adapter ?? null, opts.maxTokens);
+  for (let step = 0; step < opts.maxTokens; step++) {
+    const next = logits.map((l, b) => (done[b] ? 0 : sampleToken(l, opts, rands[b]!)));
+    for (let b = 0; b < B; b++) {
+      if (done[b]) continue;
+      const id = next[b]!;
+      const g = out[b]!;
+      if (eos.has(id)) {
+        done[b] = true;
+        g.finishReason = 'stop';
+        continue;
+      }
+      g.tokens.push(id);
+      opts.onToken?.(b, id);
+      if (opts.stop?.length && opts.decode) {
+        const text = opts.decode(g.tokens);
+        const hit = firstStop(text, opts.stop);
+        if (hit >= 0) {
+          g.text = text.slice(0, hit);
+          g.finishReason = 'stop';
+          done[b] = true;
+        }
+      }
+      if (g.tokens.length >= opts.maxTokens) done[b] = true;
+    }
+    if (done.every(Boolean)) break;
+    logits = await lm.decode(cache, next);
+  }
+  if (opts.decode) for (const g of out) g.text ??= opts.decode(g.tokens);
+  return out;
+}
+
+function firstStop(text: string, stops: string[]): number {
+  let best = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}

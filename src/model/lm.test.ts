@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OrtBackend } from '../runtime/ort.js';
+import { CausalLM } from './lm.js';
+import { referenceLogits, randomWeights, tinyConfig } from './testing.js';
+import { generate } from './generate.js';
+
+const backend = new OrtBackend({ threads: 1 });
+const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+// Every family member and config switch, checked against the naive float64 reference.
+const variants: Array<[string, Record<string, unknown>]> = [
+  ['llama (GQA, untied)', {}],
+  ['llama tied embeddings', { tie_word_embeddings: true }],
+  ['llama attention_bias', { attention_bias: true }],
+  ['llama3 rope_scaling', { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 }, rope_theta: 500000 }],
+  ['linear rope_scaling', { rope_scaling: { type: 'linear', factor: 2 } }],
+  ['qwen2 (qkv bias)', { architectures: ['Qwen2ForCausalLM'] }],
+  ['qwen3 (qk norm, head_dim override)', { architectures: ['Qwen3ForCausalLM'], head_dim: 8 }],
+  ['mistral (sliding window 3)', { architectures: ['MistralForCausalLM'], sliding_window: 3 }],
+  ['multi-head (no GQA)', { num_key_value_heads: 4 }],
+];
+
+for (const [name, overrides] of variants) {
+  test(`decoder matches the float64 reference: ${name}`, async () => {
+    const cfg = tinyConfig(overrides);
+    const w = randomWeights(cfg, 3);
+    const lm = new CausalLM(cfg, w, backend);
+    const ids = [1, 5, 9, 33, 7, 2, 12, 30];
+    const got = await lm.logits(ids);
+    const want = referenceLogits(cfg, w, ids);
+    // float32 graph vs float64 loops on O(1) logits: 1e-4 absolute covers accumulated rounding.
+    for (let t = 0; t < ids.length; t++) assert.ok(maxAbsDiff(got[t]!, want[t]!) < 1e-4, `position ${t}: ${maxAbsDiff(got[t]!, want[t]!)}`);
+  });
+}
+
+test('prefill + decode with the KV cache equals the full forward pass, rows of different lengths', async () => {
+  const cfg = tinyConfig({ architectures: ['Qwen3ForCausalLM'] });
+  const w = randomWeights(cfg, 4);
+  const lm = new CausalLM(cfg, w, backend);
+  const a = [1, 4, 8, 15, 16, 23, 3];
+  const b = [1, 42 % 40, 7];
+  const { cache, logits } = await lm.prefill([a.slice(0, 4), b.slice(0, 2)], null, 4);
+  assert.ok(maxAbsDiff(logits[0]!, (await lm.logits(a.slice(0, 4)))[3]!) < 1e-5);
+  assert.ok(maxAbsDiff(logits[1]!, (await lm.logits(b.slice(0, 2)))[1]!) < 1e-5);
+  const step = await lm.decode(cache, [a[4]!, b[2]!]);
+  assert.deepEqual(cache.len, [5, 3]);
+  assert.ok(maxAbsDiff(step[0]!, (await lm.logits(a.slice(0, 5)))[4]!) < 1e-5);
+  assert.ok(maxAbsDiff(step[1]!, (await lm.logits(b))[2]!) < 1e-5);
+});
+
+test('the cache grows past its capacity without changing results', async () => {
+  const cfg = tinyConfig();
+  const lm = new CausalLM(cfg, randomWeights(cfg, 5), backend);
+  const ids = Array.from({ length: 70 }, (_, i) => (i * 7 + 3) % 40);
+  const { cache } = await lm.prefill([ids.slice(0, 60)], null, 0);
+  assert.equal(cache.capacity, 64);
+  let last: Float32Array[] = [];
+  for (let t = 60; t < 70; t++) last = await lm.decode(cache, [ids[t]!]);
+  assert.equal(cache.capacity, 128);
+  const full = await lm.logits(ids);
+  assert.ok(maxAbsDiff(last[0]!, full[69]!) < 1e-4);
+});
+
+test('score returns log p(token | prefix) consistent with the logits', async () => {
+  const cfg = tinyConfig();
+  const lm = new CausalLM(cfg, randomWeights(cfg, 6), backend);
+  const seq = [1, 9, 3, 27, 11];
+  const [lp] = await lm.score([seq, [1, 2]]);
+  const logits = await lm.logits(seq);
+  assert.equal(lp!.length, 4);
+  for (let t = 0; t < 4; t++) {
+    const l = logits[t]!;
+    const m = Math.max(...l);
+    const lse = m + Math.log(l.reduce((p, v) => p + Math.exp(v - m), 0));
+    assert.ok(Math.abs(lp![t]! - (l[seq[t + 1]!]! - lse)) < 1e-5);
+  }
+});
+
+test('seeded sampling is reproducible and greedy equals argmax decoding', async () => {
+  const cfg = tinyConfig();
+  const lm = new CausalLM(cfg, randomWeights(cfg, 7, 1.0), backend);
+  const opts = { temperature: 1, topK: 0, topP: 0.9, seed: 42, maxTokens: 12, eosIds: [] };
+  const r1 = await generate(lm, [[1, 5], [1, 7, 8]], opts);
+  const r2 = await generate(lm, [[1, 5], [1, 7, 8]], opts);
+  assert.deepEqual(r1, r2);
+  const r3 = await generate(lm, [[1, 5], [1, 7, 8]], { ...opts, seed: 43 });
+  assert.notDeepEqual(r1.map((r) => r.tokens), r3.map((r) => r.tokens));
+  const greedy = await generate(lm, [[1, 5]], { ...opts, temperature: 0, maxTokens: 5 });
+  const seq = [1, 5];
+  for (let i = 0; i < 5; i++) {
+    const l = (await lm.logits(seq))[seq.length - 1]!;
+    seq.push(l.indexOf(Math.max(...l)));
+  }
+  assert.deepEqual(greedy[0]!.tokens, seq.slice(2));
+});

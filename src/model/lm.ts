@@ -1,0 +1,228 @@
+/**
+ * CausalLM: a loaded model plus compiled graphs cached per shape bucket.
+ * Scoring, prefill and decode with a fixed-capacity KV cache (capacity grows by buckets;
+ * empty slots are masked), batched rows of different lengths (right padding).
+ */
+import type { Backend, CompiledGraph, HostArray } from '../runtime/backend.js';
+import { GraphCache } from '../runtime/backend.js';
+import type { ModelAdapter } from './adapter.js';
+import type { ModelConfig } from './config.js';
+import { type ForwardSpec, buildForward } from './forward.js';
+import { type RowLayout, attentionBias } from './masks.js';
+import { inverseFrequencies, ropeTables } from './rope.js';
+
+/** Smallest power of two >= n (at least `min`). */
+export function bucket(n: number, min = 8): number {
+  let b = min;
+  while (b < n) b *= 2;
+  return b;
+}
+
+export interface KVCache {
+  capacity: number;
+  /** Per layer [B, Hkv, capacity, Dh]. */
+  k: Float32Array[];
+  v: Float32Array[];
+  /** Filled slots per row (slot j holds absolute position prefixLength + j). */
+  len: number[];
+  adapter: ModelAdapter | null;
+}
+
+export class CausalLM {
+  readonly graphs: GraphCache;
+  private readonly invFreq: Float64Array;
+
+  constructor(
+    readonly cfg: ModelConfig,
+    readonly weights: Map<string, Float32Array>,
+    backend: Backend,
+  ) {
+    this.graphs = new GraphCache(backend);
+    this.invFreq = inverseFrequencies(cfg);
+  }
+
+  private async compiled(spec: ForwardSpec, adapter: ModelAdapter | null): Promise<{ run: CompiledGraph; weightNames: string[] }> {
+    const key = `${spec.output}:${spec.B}x${spec.T}:v${spec.withVirtual}:c${spec.cache}:p${spec.present}:${adapter?.id ?? '-'}`;
+    let weightNames: string[] = [];
+    const run = await this.graphs.get(key, () => {
+      const built = buildForward(this.cfg, spec, adapter);
+      weightNames = [...built.weights.used().keys()];
+      return built.outputs;
+    });
+    return { run, weightNames };
+  }
+
+  private feeds(run: CompiledGraph, adapter: ModelAdapter | null, extra: Record<string, HostArray>): Record<string, HostArray> {
+    const feeds: Record<string, HostArray> = { ...extra };
+    const adapterFeeds = adapter?.feeds() ?? {};
+    for (const name of run.inputNames) {
+      if (name in feeds) continue;
+      const v = this.weights.get(name) ?? adapterFeeds[name];
+      if (!v) throw new Error(`missing weight ${name}`);
+      feeds[name] = v;
+    }
+    return feeds;
+  }
+
+  /** RoPE tables for rows of positions [B][T'] (-1 = padding). */
+  private rope(positions: Int32Array[]): { cos: Float32Array; sin: Float32Array } {
+    const flat = Int32Array.from(positions.flatMap((r) => [...r].map((p) => Math.max(p, 0))));
+    return ropeTables(this.cfg, flat, this.invFreq);
+  }
+
+  /**
+   * log p(seq[t] | seq[<t]) for every t >= 1 of every row (the first token has none).
+   * With a soft-prompt or prefix adapter, the adapter's tokens come before each row.
+   */
+  async score(seqs: number[][], adapter: ModelAdapter | null = null): Promise<number[][]> {
+    const B = seqs.length;
+    const T = bucket(Math.max(...seqs.map((s) => s.length)));
+    const N = adapter?.virtualTokens ?? 0;
+    const Pn = adapter?.prefixLength ?? 0;
+    const { run } = await this.compiled({ B, T, withVirtual: true, cache: 0, output: 'logprobs', present: false }, adapter);
+    const ids = new BigInt64Array(B * T);
+    const targets = new BigInt64Array(B * T).fill(-100n);
+    const rows: RowLayout[] = [];
+    seqs.forEach((s, b) => {
+      s.forEach((id, t) => (ids[b * T + t] = BigInt(id)));
+      for (let t = 0; t + 1 < s.length; t++) targets[b * T + t] = BigInt(s[t + 1]!);
+      rows.push(this.prefillLayout(s.length, N, T, Pn));
+    });
+    const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
+    const bias = attentionBias(rows, N + T, Pn + N + T, this.cfg.slidingWindow);
+    const out = await run.run(this.feeds(run, adapter, { ids, targets, cos, sin, bias }));
+    const lp = out.logprobs as Float32Array;
+    return seqs.map((s, b) => Array.from(lp.subarray(b * T, b * T + s.length - 1)));
+  }
+
+  /** Logits at every position of one sequence ([T][V]); for tests and small inputs. */
+  async logits(seq: number[], adapter: ModelAdapter | null = null): Promise<Float32Array[]> {
+    const T = seq.length;
+    const N = adapter?.virtualTokens ?? 0;
+    const Pn = adapter?.prefixLength ?? 0;
+    const { run } = await this.compiled({ B: 1, T, withVirtual: true, cache: 0, output: 'all-logits', present: false }, adapter);
+    const rows = [this.prefillLayout(T, N, T, Pn)];
+    const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
+    const bias = attentionBias(rows, N + T, Pn + N + T, this.cfg.slidingWindow);
+    const ids = BigInt64Array.from(seq.map(BigInt));
+    const out = (await run.run(this.feeds(run, adapter, { ids, cos, sin, bias }))).logits as Float32Array;
+    const V = this.cfg.vocabSize;
+    return seq.map((_, t) => out.slice(t * V, (t + 1) * V));
+  }
+
+  /** Layout of a prefill row: n real tokens after N virtual ones, padded to T, after Pn prefix slots. */
+  private prefillLayout(n: number, N: number, T: number, Pn: number): RowLayout {
+    const Tp = N + T;
+    const queryPos = new Int32Array(Tp).fill(-1);
+    for (let t = 0; t < N + n; t++) queryPos[t] = Pn + t;
+    const keyPos = new Int32Array(Pn + Tp);
+    for (let s = 0; s < Pn; s++) keyPos[s] = s;
+    keyPos.set(queryPos, Pn);
+    return { keyPos, queryPos };
+  }
+
+  /** Run the prompts, fill a new KV cache, and return the next-token logits of each row [B][V]. */
+  async prefill(prompts: number[][], adapter: ModelAdapter | null = null, maxNewTokens = 0): Promise<{ cache: KVCache; logits: Float32Array[] }> {
+    const B = prompts.length;
+    if (prompts.some((p) => p.length === 0)) throw new Error('prefill: empty prompt (start with a BOS token)');
+    const T = bucket(Math.max(...prompts.map((p) => p.length)));
+    const N = adapter?.virtualTokens ?? 0;
+    const Pn = adapter?.prefixLength ?? 0;
+    const { run } = await this.compiled({ B, T, withVirtual: true, cache: 0, output: 'last-logits', present: true }, adapter);
+    const ids = new BigInt64Array(B * T);
+    const lastIdx = new BigInt64Array(B);
+    const rows = prompts.map((p, b) => {
+      p.forEach((id, t) => (ids[b * T + t] = BigInt(id)));
+      lastIdx[b] = BigInt(N + p.length - 1);
+      return this.prefillLayout(p.length, N, T, Pn);
+    });
+    const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
+    const bias = attentionBias(rows, N + T, Pn + N + T, this.cfg.slidingWindow);
+    const out = await run.run(this.feeds(run, adapter, { ids, cos, sin, bias, last_idx: lastIdx }));
+    const longest = Math.max(...prompts.map((p) => p.length)) + N;
+    const cache = this.emptyCache(B, bucket(longest + Math.max(1, maxNewTokens), 64), adapter);
+    this.writePresent(cache, out, N + T, prompts.map((p) => N + p.length), prompts.map(() => 0));
+    return { cache, logits: this.splitRows(out.logits as Float32Array, B) };
+  }
+
+  /** Feed one token per row; returns next-token logits [B][V]. Grows the cache when full. */
+  async decode(cache: KVCache, tokens: number[]): Promise<Float32Array[]> {
+    const B = tokens.length;
+    if (Math.max(...cache.len) >= cache.capacity) this.grow(cache, cache.capacity * 2);
+    const adapter = cache.adapter;
+    const Pn = adapter?.prefixLength ?? 0;
+    const cap = cache.capacity;
+    const { run } = await this.compiled({ B, T: 1, withVirtual: false, cache: cap, output: 'last-logits', present: true }, adapter);
+    const rows: RowLayout[] = cache.len.map((len) => {
+      const keyPos = new Int32Array(Pn + cap + 1).fill(-1);
+      for (let s = 0; s < Pn + len; s++) keyPos[s] = s;
+      keyPos[Pn + cap] = Pn + len;
+      return { keyPos, queryPos: Int32Array.from([Pn + len]) };
+    });
+    const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
+    const bias = attentionBias(rows, 1, Pn + cap + 1, this.cfg.slidingWindow);
+    const extra: Record<string, HostArray> = {
+      ids: BigInt64Array.from(tokens.map(BigInt)),
+      cos,
+      sin,
+      bias,
+      last_idx: new BigInt64Array(B),
+    };
+    for (let l = 0; l < this.cfg.numLayers; l++) {
+      extra[`past_k.${l}`] = cache.k[l]!;
+      extra[`past_v.${l}`] = cache.v[l]!;
+    }
+    const out = await run.run(this.feeds(run, adapter, extra));
+    this.writePresent(cache, out, 1, tokens.map(() => 1), [...cache.len]);
+    return this.splitRows(out.logits as Float32Array, B);
+  }
+
+  private splitRows(flat: Float32Array, B: number): Float32Array[] {
+    const V = this.cfg.vocabSize;
+    return Array.from({ length: B }, (_, b) => flat.slice(b * V, (b + 1) * V));
+  }
+
+  emptyCache(B: number, capacity: number, adapter: ModelAdapter | null): KVCache {
+    const n = B * this.cfg.numKvHeads * capacity * this.cfg.headDim;
+    const L = this.cfg.numLayers;
+    return {
+      capacity,
+      k: Array.from({ length: L }, () => new Float32Array(n)),
+      v: Array.from({ length: L }, () => new Float32Array(n)),
+      len: new Array<number>(B).fill(0),
+      adapter,
+    };
+  }
+
+  private grow(cache: KVCache, capacity: number): void {
+    const { numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    const B = cache.len.length;
+    const copy = (src: Float32Array): Float32Array => {
+      const dst = new Float32Array(B * Hkv * capacity * Dh);
+      for (let bh = 0; bh < B * Hkv; bh++) dst.set(src.subarray(bh * cache.capacity * Dh, (bh + 1) * cache.capacity * Dh), bh * capacity * Dh);
+      return dst;
+    };
+    cache.k = cache.k.map(copy);
+    cache.v = cache.v.map(copy);
+    cache.capacity = capacity;
+  }
+
+  /** Copy `count[b]` new positions per row (out of Tn computed) into slots starting at `at[b]`. */
+  private writePresent(cache: KVCache, out: Record<string, HostArray>, Tn: number, count: number[], at: number[]): void {
+    const { numKvHeads: Hkv, headDim: Dh } = this.cfg;
+    const cap = cache.capacity;
+    for (let l = 0; l < this.cfg.numLayers; l++) {
+      const pk = out[`present_k.${l}`] as Float32Array;
+      const pv = out[`present_v.${l}`] as Float32Array;
+      for (let b = 0; b < count.length; b++) {
+        for (let h = 0; h < Hkv; h++) {
+          const src = (b * Hkv + h) * Tn * Dh;
+          const dst = ((b * Hkv + h) * cap + at[b]!) * Dh;
+          cache.k[l]!.set(pk.subarray(src, src + count[b]! * Dh), dst);
+          cache.v[l]!.set(pv.subarray(src, src + count[b]! * Dh), dst);
+        }
+      }
+    }
+    count.forEach((c, b) => (cache.len[b] = at[b]! + c));
+  }
+}

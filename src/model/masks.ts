@@ -1,0 +1,35 @@
+/**
+ * Host-side attention masks: additive biases (0 = attend, NEG = masked) laid out [B, 1, T, S].
+ * Computing them here keeps the graph static and lets one graph serve causal, padded,
+ * cached and sliding-window attention.
+ */
+export const NEG = -1e9;
+
+export interface RowLayout {
+  /** For each key slot s in [0, S): the absolute position held there, or -1 if empty. */
+  keyPos: Int32Array;
+  /** For each query t in [0, T): its absolute position, or -1 for padding. */
+  queryPos: Int32Array;
+}
+
+/** bias[b, 0, t, s] = 0 iff key s is filled, not in the future of query t, and inside the window. */
+export function attentionBias(rows: RowLayout[], T: number, S: number, slidingWindow: number | null): Float32Array {
+  const out = new Float32Array(rows.length * T * S).fill(NEG);
+  rows.forEach((r, b) => {
+    for (let t = 0; t < T; t++) {
+      const qp = r.queryPos[t]!;
+      const base = (b * T + t) * S;
+      if (qp < 0) {
+        out[base] = 0; // padding query: attend to slot 0 only (keeps softmax finite; output unused)
+        continue;
+      }
+      for (let s = 0; s < S; s++) {
+        const kp = r.keyPos[s]!;
+        if (kp < 0 || kp > qp) continue;
+        if (slidingWindow !== null && qp - kp >= slidingWindow) continue;
+        out[base + s] = 0;
+      }
+    }
+  });
+  return out;
+}
