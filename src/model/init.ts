@@ -1,0 +1,103 @@
+/**
+ * `plum init`: a randomly initialised model folder that loads like a downloaded one
+ * (config.json, model.safetensors, generation_config.json, tokenizer.json, tokenizer_config.json).
+ * The same seed gives byte-identical files.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fail } from '../util/errors.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { expectedTensorShapes, parseConfig, type ModelConfig } from './config.js';
+import { buildByteLevelTokenizer } from './bytelevel-tokenizer.js';
+import { presetConfig, presets, type ArchName, type PresetName } from './presets.js';
+import { saveModelFolder } from './weights.js';
+
+/** Standard deviation of the random weights and biases (transformers' initializer_range). */
+const INIT_STD = 0.02;
+
+/** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fill `out` with normal(0, std) samples (Box-Muller, both outputs of each pair used). */
+function fillNormal(out: Float32Array, rand: () => number, std: number): void {
+  for (let i = 0; i < out.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(1 - rand())) * std; // 1 - u is in (0, 1]: log is finite
+    const theta = 2 * Math.PI * rand();
+    out[i] = r * Math.cos(theta);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(theta);
+  }
+}
+
+/**
+ * Random weights for every tensor of `cfg`, drawn in `expectedTensorShapes` order from one
+ * stream: RMSNorm gains are 1, matrices and biases normal(0, 0.02) (small random biases, unlike
+ * transformers' zeros, so that bias gradients are exercised from the first step).
+ */
+export function randomWeights(cfg: ModelConfig, seed: number): Map<string, Float32Array> {
+  const rand = mulberry32(seed);
+  const out = new Map<string, Float32Array>();
+  for (const [name, shape] of expectedTensorShapes(cfg)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (/norm\.weight$/.test(name)) data.fill(1);
+    else fillNormal(data, rand, INIT_STD);
+    out.set(name, data);
+  }
+  return out;
+}
+
+export interface InitOptions {
+  /** Family traits (default: the preset's own family). */
+  arch?: ArchName;
+  preset: PresetName;
+  /** Unsigned 32-bit seed of the weight PRNG. */
+  seed: number;
+  /** Folder to create; must not already hold a model. */
+  out: string;
+}
+
+export interface InitResult {
+  config: ModelConfig;
+  numParams: number;
+  /** Files written, relative to `out`. */
+  files: string[];
+}
+
+/** Write a random model folder. Throws PlumError if `out` already holds a model. */
+export function initModel(opts: InitOptions): InitResult {
+  const { out, preset, seed } = opts;
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(`--seed: ${seed} is not an integer from 0 to 4294967295`);
+  if (existsSync(out)) {
+    const clash = readdirSync(out).find((f) => f === 'config.json' || f.endsWith('.safetensors') || f === 'model.safetensors.index.json');
+    if (clash) fail(`${out}: already holds a model (${clash}); choose another --out or delete it first`);
+  }
+  const maxLen = presets[preset].sizes.max_position_embeddings;
+  const tok = buildByteLevelTokenizer({ modelMaxLength: maxLen });
+  const raw = presetConfig(preset, opts.arch, { bos: tok.ids.endoftext, eos: [tok.ids.imEnd, tok.ids.endoftext], pad: tok.ids.endoftext }, tok.size);
+  const config = parseConfig(raw, join(out, 'config.json'));
+  const weights = randomWeights(config, seed);
+  saveModelFolder(out, raw, weights, { dtype: 'F32', maxShardBytes: Infinity, shapes: expectedTensorShapes(config) });
+  writeJsonAtomic(join(out, 'generation_config.json'), {
+    bos_token_id: config.bosTokenId,
+    eos_token_id: config.eosTokenIds,
+    pad_token_id: config.padTokenId,
+    do_sample: false,
+  });
+  writeJsonAtomic(join(out, 'tokenizer.json'), tok.tokenizerJson);
+  writeJsonAtomic(join(out, 'tokenizer_config.json'), tok.tokenizerConfig);
+  let numParams = 0;
+  for (const w of weights.values()) numParams += w.length;
+  return {
+    config,
+    numParams,
+    files: ['config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'],
+  };
+}
