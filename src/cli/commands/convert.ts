@@ -1,0 +1,55 @@
+/**
+ * `plum convert <format>`: turn a model from another format into a Hugging Face model folder
+ * that every other command reads.
+ *
+ * @example
+ * plum convert llama2c --model stories260K.bin --tokenizer tok512.bin --out models/stories260K
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { fail } from '../../util/errors.js';
+import { convertLlama2c, LLAMA2C_OUTPUT_FILES } from '../../model/llama2c.js';
+
+const llama2cOptions = z.object({
+  model: z.string().min(1, 'needs a file path'),
+  tokenizer: z.string().min(1, 'needs a file path'),
+  out: z.string().min(1, 'needs a folder path'),
+  force: z.boolean().default(false),
+});
+
+function parseOptions<T>(command: string, schema: z.ZodType<T>, raw: unknown): T {
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    fail(`${command}: option --${issue.path.join('.')}: ${issue.message}`);
+  }
+  return r.data;
+}
+
+function runLlama2c(raw: unknown): void {
+  const opts = parseOptions('convert llama2c', llama2cOptions, raw);
+  const existing = LLAMA2C_OUTPUT_FILES.filter((f) => existsSync(join(opts.out, f)));
+  if (existing.length > 0 && !opts.force) {
+    fail(`${opts.out}: already holds a model (${existing.join(', ')}); choose another --out or pass --force to overwrite`);
+  }
+  const { header: h, tensors, parameters } = convertLlama2c(opts);
+  process.stdout.write(
+    `wrote ${opts.out}: ${LLAMA2C_OUTPUT_FILES.join(', ')}\n` +
+      `  llama: dim ${h.dim}, hidden ${h.hiddenDim}, ${h.nLayers} layers, ${h.nHeads} heads (${h.nKvHeads} kv), ` +
+      `vocab ${h.vocabSize}, seq_len ${h.seqLen}, ${h.sharedWeights ? 'tied' : 'untied'} embeddings; ${tensors} tensors, ${parameters} parameters\n`,
+  );
+}
+
+export function register(program: Command): void {
+  const convert = program.command('convert').description('convert a model from another format into a Hugging Face model folder');
+  convert
+    .command('llama2c')
+    .description("llama2.c legacy checkpoint + tokenizer .bin -> config.json, model.safetensors, tokenizer.json (Llama, rotate-half RoPE)")
+    .requiredOption('--model <file>', 'llama2.c legacy (version 0) checkpoint, e.g. stories260K.bin')
+    .requiredOption('--tokenizer <file>', 'llama2.c tokenizer, e.g. tok512.bin')
+    .requiredOption('--out <dir>', 'folder to write the Hugging Face model to')
+    .option('--force', 'overwrite the model files in an existing --out folder')
+    .action((opts: unknown) => runLlama2c(opts));
+}
