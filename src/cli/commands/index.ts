@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 import { register as convert } from './convert.js';
+import { register as generate } from './generate.js';
+import { register as score } from './score.js';
+import { register as init } from './init.js';
 
 /** Every CLI command, in the order `plum --help` lists them. */
-export const commands: Array<(program: Command) => void> = [convert];
+export const commands: Array<(program: Command) => void> = [generate, score, convert, init];
