@@ -91,8 +91,10 @@ test('init refuses to overwrite a model folder, and rejects bad seeds', () => {
     initModel({ preset: 'tiny', seed: 1, out });
     assert.throws(() => initModel({ preset: 'tiny', seed: 2, out }), {
       name: 'PlumError',
-      message: `${out}: already holds a model (config.json); choose another --out or delete it first`,
+      message: `${out}: already holds a model (config.json); choose another --out or pass --force to overwrite`,
     });
+    initModel({ preset: 'tiny', seed: 2, out, force: true });
+    assert.equal(loadConfig(out).family, 'llama');
     assert.throws(() => initModel({ preset: 'tiny', seed: -1, out: join(root, 'n') }), { message: '--seed: -1 is not an integer from 0 to 4294967295' });
   });
 });

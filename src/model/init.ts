@@ -60,8 +60,10 @@ export interface InitOptions {
   preset: PresetName;
   /** Unsigned 32-bit seed of the weight PRNG. */
   seed: number;
-  /** Folder to create; must not already hold a model. */
+  /** Folder to create; must not already hold a model unless `force`. */
   out: string;
+  /** Overwrite the model files of an existing folder. */
+  force?: boolean;
 }
 
 export interface InitResult {
@@ -71,13 +73,13 @@ export interface InitResult {
   files: string[];
 }
 
-/** Write a random model folder. Throws PlumError if `out` already holds a model. */
+/** Write a random model folder. Throws PlumError if `out` already holds a model (unless `force`). */
 export function initModel(opts: InitOptions): InitResult {
   const { out, preset, seed } = opts;
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(`--seed: ${seed} is not an integer from 0 to 4294967295`);
-  if (existsSync(out)) {
+  if (existsSync(out) && !opts.force) {
     const clash = readdirSync(out).find((f) => f === 'config.json' || f.endsWith('.safetensors') || f === 'model.safetensors.index.json');
-    if (clash) fail(`${out}: already holds a model (${clash}); choose another --out or delete it first`);
+    if (clash) fail(`${out}: already holds a model (${clash}); choose another --out or pass --force to overwrite`);
   }
   const maxLen = presets[preset].sizes.max_position_embeddings;
   const tok = buildByteLevelTokenizer({ modelMaxLength: maxLen });
