@@ -10,6 +10,8 @@ import { readLlama2cTokenizer } from './llama2c-tokenizer.js';
 import { loadTokenizer, type PlumTokenizer } from './tokenizer.js';
 import { expectedTensorShapes, loadConfig } from './config.js';
 import { readSafetensors } from './safetensors.js';
+import { loadWeights } from './weights.js';
+import { referenceLogits } from './testing.js';
 import { PlumError } from '../util/errors.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -22,6 +24,7 @@ const noShared = existsSync(modelBin) && existsSync(refDir) ? false : `../shared
 interface Reference {
   greedy_cases: { prompt: string; prompt_tokens: number[]; tokens: number[]; text: string; published_reference_file: string }[];
   teacher_forced: { text: string; tokens: number[] };
+  logits_bos_greedy_path: { positions: number[][] };
 }
 
 /** Convert once into a temporary folder shared by the tests below. */
@@ -147,6 +150,17 @@ test('q/k rows are permuted from the raw file: converted row p*Dh/2+i of a head 
     const got = Array.from(q.subarray((h * Dh + p * (Dh / 2) + i) * C, (h * Dh + p * (Dh / 2) + i + 1) * C));
     assert.deepEqual(got, rawRow(h * Dh + 2 * i + p), `head ${h} pair ${i} part ${p}`);
   }
+});
+
+test('converted weights + HF rotate-half RoPE reproduce llama2.c logits at the first 5 positions', { skip: noShared }, () => {
+  const { dir, ref } = fixture();
+  const cfg = loadConfig(dir);
+  const ids = ref.greedy_cases[0]!.tokens.slice(0, 5);
+  const got = referenceLogits(cfg, loadWeights(dir, cfg), ids);
+  let maxDiff = 0;
+  ref.logits_bos_greedy_path.positions.forEach((row, t) => row.forEach((v, i) => (maxDiff = Math.max(maxDiff, Math.abs(v - got[t]![i]!)))));
+  // float64 forward over float32 weights vs llama2.c-style float64 reference: 1e-4 leaves room for rounding.
+  assert.ok(maxDiff < 1e-4, `max |logit diff| ${maxDiff}`);
 });
 
 /** RoPE on one head at `pos`: llama2.c pairs (x[2i], x[2i+1]) or HF rotate-half pairs (x[i], x[i+Dh/2]). */
