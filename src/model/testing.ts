@@ -86,7 +86,7 @@ export function referenceLogits(cfg: ModelConfig, w: W, ids: number[]): Float64A
       const k = lin(h, g('self_attn.k_proj.weight')!, Hkv * Dh, g('self_attn.k_proj.bias'));
       const v = lin(h, g('self_attn.v_proj.weight')!, Hkv * Dh, g('self_attn.v_proj.bias'));
       const head = (a: Float64Array, i: number, norm?: Float32Array): Float64Array => {
-        let s = a.slice(i * Dh, (i + 1) * Dh);
+        let s: Float64Array = a.slice(i * Dh, (i + 1) * Dh);
         if (norm) s = rms(s, norm, cfg.rmsNormEps);
         return s;
       };
