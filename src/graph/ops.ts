@@ -487,3 +487,57 @@ export const ZerosOp: OpDef<{ shape: readonly number[] }> = {
     e.node('ConstantOfShape', [e.constInt64(a.shape, [a.shape.length])], [out], { value: { kind: 'tensorFloat', v: 0 } }),
 };
 export const zeros = (g: Graph, shape: Shape): Value => g.apply(ZerosOp, [], { shape: [...shape] });
+
+/**
+ * Dropout keep-mask (values 0 or 1/(1-p)) of a static shape, computed in the graph from a fed
+ * int64 seed [1] by an integer hash of each element's index: stateless, so the same seed gives
+ * the same mask in any session (resumed training reproduces an uninterrupted run).
+ * Hash: three rounds of h <- (h*h + c) mod (2^31 - 1) over h0 = index + seed + salt.
+ */
+export const DropoutMaskOp: OpDef<{ shape: readonly number[]; p: number; salt: number }> = {
+  name: 'dropoutMask',
+  infer(ins, a) {
+    expectDType('dropoutMask', ins, 0, ['int64']);
+    return { shape: a.shape, dtype: 'float32' };
+  },
+  emit(e, ins, out, a) {
+    const M = 2147483647;
+    const n = numel(a.shape);
+    const t = (s: string): string => e.fresh(`dm_${s}`);
+    const iota = t('iota');
+    e.node('Range', [e.constInt64([0], []), e.constInt64([n], []), e.constInt64([1], [])], [iota]);
+    let h = t('h');
+    e.node('Add', [iota, ins[0]!], [h]);
+    const salted = t('salted');
+    e.node('Add', [h, e.constInt64([(a.salt * 1000003) % M], [])], [salted]);
+    const m0 = t('m');
+    e.node('Mod', [salted, e.constInt64([M], [])], [m0]);
+    h = m0;
+    for (const c of [12345, 678917, 1013904223]) {
+      const sq = t('sq');
+      e.node('Mul', [h, h], [sq]);
+      const ad = t('ad');
+      e.node('Add', [sq, e.constInt64([c], [])], [ad]);
+      const md = t('md');
+      e.node('Mod', [ad, e.constInt64([M], [])], [md]);
+      h = md;
+    }
+    const keep = t('keep');
+    e.node('Less', [h, e.constInt64([Math.floor((1 - a.p) * M)], [])], [keep]);
+    const kf = t('kf');
+    e.node('Cast', [keep], [kf], { to: { kind: 'int', v: 1 } });
+    const scaled = t('scaled');
+    e.node('Mul', [kf, e.constFloat([1 / (1 - a.p)], [])], [scaled]);
+    e.node('Reshape', [scaled, e.constInt64(a.shape, [a.shape.length])], [out]);
+  },
+};
+export const dropoutMask = (seed: Value, shape: Shape, p: number, salt: number): Value =>
+  seed.graph.apply(DropoutMaskOp, [seed], { shape: [...shape], p, salt });
+
+/** Index of the largest value along the last axis (int64; no gradient). */
+export const ArgMaxOp: OpDef<NoAttrs> = {
+  name: 'argmax',
+  infer: (ins) => ({ shape: ins[0]!.shape.slice(0, -1), dtype: 'int64' }),
+  emit: (e, ins, out) => e.node('ArgMax', ins, [out], { axis: { kind: 'int', v: -1 }, keepdims: { kind: 'int', v: 0 } }),
+};
+export const argmax = (x: Value): Value => x.graph.apply(ArgMaxOp, [x], noAttrs);

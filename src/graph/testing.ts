@@ -12,27 +12,9 @@ import { Graph, type Value } from './ir.js';
 import { grad } from './autodiff.js';
 import { mul, reduceSum } from './ops.js';
 import type { Backend, HostArray } from '../runtime/backend.js';
+import { rng, randn } from '../util/random.js';
 
-/** Deterministic PRNG (mulberry32) for tests and initialisation. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function randn(n: number, rand: () => number, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(rand(), 1e-12);
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand()) * scale;
-  }
-  return out;
-}
+export { rng, randn } from '../util/random.js';
 
 export interface GradCheckInput {
   name: string;

@@ -18,7 +18,9 @@ export interface ModelAdapter {
   readonly virtualTokens: number;
   readonly prefixLength: number;
   /** Create the adapter's parameters as graph inputs and return its hooks. */
-  attach(g: Graph, w: WeightInputs): AdapterGraph;
+  attach(g: Graph, w: WeightInputs, opts?: { training?: boolean }): AdapterGraph;
   /** Values for the inputs `attach` created. */
   feeds(): Record<string, Float32Array>;
+  /** Per-step inputs of a training graph (e.g. a dropout seed). */
+  trainingFeeds?(step: number): Record<string, BigInt64Array>;
 }

@@ -8,7 +8,7 @@ import { GraphCache } from '../runtime/backend.js';
 import type { ModelAdapter } from './adapter.js';
 import type { ModelConfig } from './config.js';
 import { type ForwardSpec, buildForward } from './forward.js';
-import { type RowLayout, attentionBias } from './masks.js';
+import { type RowLayout, attentionBias, sequenceLayout } from './masks.js';
 import { inverseFrequencies, ropeTables } from './rope.js';
 
 /** Smallest power of two >= n (at least `min`). */
@@ -86,7 +86,7 @@ export class CausalLM {
     seqs.forEach((s, b) => {
       s.forEach((id, t) => (ids[b * T + t] = BigInt(id)));
       for (let t = 0; t + 1 < s.length; t++) targets[b * T + t] = BigInt(s[t + 1]!);
-      rows.push(this.prefillLayout(s.length, N, T, Pn));
+      rows.push(sequenceLayout(s.length, N, T, Pn));
     });
     const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
     const bias = attentionBias(rows, N + T, Pn + N + T, this.cfg.slidingWindow);
@@ -101,24 +101,13 @@ export class CausalLM {
     const N = adapter?.virtualTokens ?? 0;
     const Pn = adapter?.prefixLength ?? 0;
     const { run } = await this.compiled({ B: 1, T, withVirtual: true, cache: 0, output: 'all-logits', present: false }, adapter);
-    const rows = [this.prefillLayout(T, N, T, Pn)];
+    const rows = [sequenceLayout(T, N, T, Pn)];
     const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
     const bias = attentionBias(rows, N + T, Pn + N + T, this.cfg.slidingWindow);
     const ids = BigInt64Array.from(seq.map(BigInt));
     const out = (await run.run(this.feeds(run, adapter, { ids, cos, sin, bias }))).logits as Float32Array;
     const V = this.cfg.vocabSize;
     return seq.map((_, t) => out.slice(t * V, (t + 1) * V));
-  }
-
-  /** Layout of a prefill row: n real tokens after N virtual ones, padded to T, after Pn prefix slots. */
-  private prefillLayout(n: number, N: number, T: number, Pn: number): RowLayout {
-    const Tp = N + T;
-    const queryPos = new Int32Array(Tp).fill(-1);
-    for (let t = 0; t < N + n; t++) queryPos[t] = Pn + t;
-    const keyPos = new Int32Array(Pn + Tp);
-    for (let s = 0; s < Pn; s++) keyPos[s] = s;
-    keyPos.set(queryPos, Pn);
-    return { keyPos, queryPos };
   }
 
   /** Run the prompts, fill a new KV cache, and return the next-token logits of each row [B][V]. */
@@ -134,7 +123,7 @@ export class CausalLM {
     const rows = prompts.map((p, b) => {
       p.forEach((id, t) => (ids[b * T + t] = BigInt(id)));
       lastIdx[b] = BigInt(N + p.length - 1);
-      return this.prefillLayout(p.length, N, T, Pn);
+      return sequenceLayout(p.length, N, T, Pn);
     });
     const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
     const bias = attentionBias(rows, N + T, Pn + N + T, this.cfg.slidingWindow);

@@ -33,3 +33,17 @@ export function attentionBias(rows: RowLayout[], T: number, S: number, slidingWi
   });
   return out;
 }
+
+/**
+ * Layout of one row run without a cache: Pn adapter-prefix slots, then N virtual tokens and
+ * n real tokens (positions Pn, Pn+1, ...), padded to N + T queries.
+ */
+export function sequenceLayout(n: number, N: number, T: number, Pn: number): RowLayout {
+  const Tp = N + T;
+  const queryPos = new Int32Array(Tp).fill(-1);
+  for (let t = 0; t < N + n; t++) queryPos[t] = Pn + t;
+  const keyPos = new Int32Array(Pn + Tp);
+  for (let s = 0; s < Pn; s++) keyPos[s] = s;
+  keyPos.set(queryPos, Pn);
+  return { keyPos, queryPos };
+}

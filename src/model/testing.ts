@@ -3,7 +3,7 @@
  * reference forward pass written straight from the HF modelling code (loops, no graph), used
  * to check the graph decoder on every variant.
  */
-import { rng, randn } from '../graph/testing.js';
+import { rng, randn } from '../util/random.js';
 import { type ModelConfig, expectedTensorShapes, parseConfig } from './config.js';
 import { inverseFrequencies } from './rope.js';
 

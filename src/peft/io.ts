@@ -1,0 +1,205 @@
+/**
+ * Adapter folders in Hugging Face PEFT's format: adapter_config.json + adapter_model.safetensors
+ * with PEFT's tensor names, so PEFT and vLLM users can take Plum's adapters and Plum loads theirs.
+ * Last-layers and full runs save a whole model folder instead.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type NamedTensor, readSafetensors, writeSafetensors } from '../model/safetensors.js';
+import { saveModelFolder } from '../model/weights.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { PlumError, fail } from '../util/errors.js';
+import { loraModules, loraParamName } from './lora.js';
+import { prefixFromPeft, prefixToPeft } from './prefix.js';
+import { restoreAdapter } from './registry.js';
+import { SOFT_PROMPT_PARAM } from './soft-prompt.js';
+import type { BaseModel, MethodConfig, PeftAdapter } from './types.js';
+
+export const ADAPTER_CONFIG = 'adapter_config.json';
+export const ADAPTER_WEIGHTS = 'adapter_model.safetensors';
+const LORA_PREFIX = 'base_model.model.';
+
+const PeftConfigSchema = z
+  .object({
+    peft_type: z.enum(['PROMPT_TUNING', 'PREFIX_TUNING', 'LORA']),
+    task_type: z.string().nullish(),
+    base_model_name_or_path: z.string().nullish(),
+    num_virtual_tokens: z.number().int().positive().optional(),
+    token_dim: z.number().int().positive().nullish(),
+    prompt_tuning_init: z.string().nullish(),
+    prompt_tuning_init_text: z.string().nullish(),
+    prefix_projection: z.boolean().nullish(),
+    r: z.number().int().positive().optional(),
+    lora_alpha: z.number().positive().optional(),
+    lora_dropout: z.number().min(0).lt(1).optional(),
+    target_modules: z.union([z.array(z.string()), z.string()]).nullish(),
+    layers_to_transform: z.union([z.array(z.number().int()), z.number().int()]).nullish(),
+    use_rslora: z.boolean().nullish(),
+    use_dora: z.boolean().nullish(),
+    bias: z.string().nullish(),
+    fan_in_fan_out: z.boolean().nullish(),
+    rank_pattern: z.record(z.string(), z.unknown()).nullish(),
+    alpha_pattern: z.record(z.string(), z.unknown()).nullish(),
+  })
+  .passthrough();
+
+/** adapter_config.json (PEFT fields) for an adapter. */
+export function peftConfigJson(a: PeftAdapter, base: BaseModel, baseModelPath: string): Record<string, unknown> {
+  const c = a.config;
+  const common = { task_type: 'CAUSAL_LM', base_model_name_or_path: baseModelPath, inference_mode: true, revision: null };
+  const { numLayers: L, hiddenSize: C, numHeads: H, numKvHeads: Hkv, headDim: Dh } = base.cfg;
+  if (c.kind === 'soft-prompt') {
+    const init = { random: 'RANDOM', vocab: 'SAMPLE_VOCAB', text: 'TEXT' }[c.init];
+    return {
+      ...common,
+      peft_type: 'PROMPT_TUNING',
+      num_virtual_tokens: c.virtualTokens,
+      token_dim: C,
+      num_transformer_submodules: 1,
+      num_attention_heads: H,
+      num_layers: L,
+      prompt_tuning_init: init,
+      prompt_tuning_init_text: c.initText ?? null,
+      tokenizer_name_or_path: c.init === 'text' ? baseModelPath : null,
+    };
+  }
+  if (c.kind === 'prefix') {
+    // PEFT (GQA, see its _prepare_prompt_learning_config): token_dim = Hkv * head_dim, heads = Hkv.
+    return { ...common, peft_type: 'PREFIX_TUNING', num_virtual_tokens: c.virtualTokens, token_dim: Hkv * Dh, num_attention_heads: Hkv, num_layers: L, encoder_hidden_size: Hkv * Dh, prefix_projection: false };
+  }
+  if (c.kind === 'lora') {
+    return {
+      ...common,
+      peft_type: 'LORA',
+      r: c.r,
+      lora_alpha: c.alpha,
+      lora_dropout: c.dropout,
+      target_modules: c.targetModules,
+      layers_to_transform: c.layers ?? null,
+      layers_pattern: null,
+      use_rslora: c.rslora,
+      bias: 'none',
+      fan_in_fan_out: false,
+      init_lora_weights: true,
+      modules_to_save: null,
+      use_dora: false,
+      rank_pattern: {},
+      alpha_pattern: {},
+    };
+  }
+  throw new Error(`${c.kind} saves a model folder, not an adapter`);
+}
+
+/** Tensors under PEFT's names. */
+function peftTensors(a: PeftAdapter, base: BaseModel): Map<string, NamedTensor> {
+  const out = new Map<string, NamedTensor>();
+  const c = a.config;
+  if (c.kind === 'soft-prompt') out.set('prompt_embeddings', { dtype: 'F32', shape: a.params[0]!.shape, data: a.params[0]!.data });
+  else if (c.kind === 'prefix') {
+    const width = base.cfg.numLayers * 2 * base.cfg.numKvHeads * base.cfg.headDim;
+    out.set('prompt_embeddings', { dtype: 'F32', shape: [c.virtualTokens, width], data: prefixToPeft(base, a.params, c.virtualTokens) });
+  } else if (c.kind === 'lora') {
+    for (const p of a.params) {
+      const m = /^lora\.(.+)\.([AB])$/.exec(p.name)!;
+      out.set(`${LORA_PREFIX}${m[1]}.lora_${m[2]}.weight`, { dtype: 'F32', shape: p.shape, data: p.data });
+    }
+  }
+  return out;
+}
+
+/** Copy the files that make a folder a usable model besides its weights. */
+function copyModelSidecars(fromDir: string, toDir: string): void {
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json', 'special_tokens_map.json']) {
+    if (existsSync(join(fromDir, f))) copyFileSync(join(fromDir, f), join(toDir, f));
+  }
+}
+
+/**
+ * Save an adapter (PEFT format) or, for last-layers / full, a model folder. Files are written
+ * atomically; adapter_config.json / config.json last, so a folder that has it is complete.
+ */
+export function saveAdapter(dir: string, a: PeftAdapter, base: BaseModel, baseModelPath: string): void {
+  mkdirSync(dir, { recursive: true });
+  if (a.baseTrainable.length > 0) {
+    copyModelSidecars(baseModelPath, dir);
+    saveModelFolder(dir, base.cfg.raw, base.weights);
+    return;
+  }
+  writeSafetensors(join(dir, ADAPTER_WEIGHTS), peftTensors(a, base), { format: 'pt' });
+  writeJsonAtomic(join(dir, ADAPTER_CONFIG), peftConfigJson(a, base, baseModelPath));
+}
+
+export function isAdapterFolder(dir: string): boolean {
+  return existsSync(join(dir, ADAPTER_CONFIG));
+}
+
+/** Read a PEFT adapter folder (written by Plum or by PEFT) for this base model. */
+export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
+  const cfgFile = join(dir, ADAPTER_CONFIG);
+  if (!existsSync(cfgFile)) fail(`${dir}: no ${ADAPTER_CONFIG} (not a PEFT adapter folder)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(cfgFile, 'utf8'));
+  } catch (e) {
+    fail(`${cfgFile}: invalid JSON (${(e as Error).message})`);
+  }
+  const parsed = PeftConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    fail(`${cfgFile}: field "${i.path.join('.')}": ${i.message} (supported peft_type: PROMPT_TUNING, PREFIX_TUNING, LORA)`);
+  }
+  const pc = parsed.data;
+  const wFile = join(dir, ADAPTER_WEIGHTS);
+  if (!existsSync(wFile)) {
+    const bin = existsSync(join(dir, 'adapter_model.bin'));
+    fail(`${wFile}: not found${bin ? ' (adapter_model.bin is a pickle; re-save it with safe_serialization=True)' : ''}`);
+  }
+  const tensors = readSafetensors(wFile).tensors;
+  const need = (v: number | undefined, field: string): number => v ?? fail(`${cfgFile}: field "${field}" is required for ${pc.peft_type}`);
+  const C = base.cfg.hiddenSize;
+  let config: MethodConfig;
+  const params = new Map<string, Float32Array>();
+  if (pc.peft_type === 'PROMPT_TUNING') {
+    const N = need(pc.num_virtual_tokens, 'num_virtual_tokens');
+    if (pc.token_dim && pc.token_dim !== C) fail(`${cfgFile}: token_dim ${pc.token_dim} does not match the model's hidden_size ${C} (adapter for another model?)`);
+    const t = tensors.get('prompt_embeddings') ?? fail(`${wFile}: no tensor "prompt_embeddings"`);
+    if (t.shape[0]! < N || t.shape[1] !== C) fail(`${wFile}: prompt_embeddings has shape [${t.shape.join(', ')}], expected [${N}, ${C}]`);
+    config = { kind: 'soft-prompt', virtualTokens: N, init: 'random' };
+    params.set(SOFT_PROMPT_PARAM, t.data.slice(0, N * C));
+  } else if (pc.peft_type === 'PREFIX_TUNING') {
+    if (pc.prefix_projection) fail(`${cfgFile}: prefix_projection=true is not supported (save the projected prefix instead)`);
+    const N = need(pc.num_virtual_tokens, 'num_virtual_tokens');
+    const t = tensors.get('prompt_embeddings') ?? fail(`${wFile}: no tensor "prompt_embeddings"`);
+    config = { kind: 'prefix', virtualTokens: N, init: 'random' };
+    for (const [k, v] of prefixFromPeft(base, t.data, N)) params.set(k, v);
+  } else {
+    if (pc.use_dora) fail(`${cfgFile}: use_dora=true is not supported`);
+    if (pc.bias && pc.bias !== 'none') fail(`${cfgFile}: bias "${pc.bias}" is not supported (only "none")`);
+    if (pc.fan_in_fan_out) fail(`${cfgFile}: fan_in_fan_out=true is not supported for Llama-family models`);
+    if (Object.keys(pc.rank_pattern ?? {}).length || Object.keys(pc.alpha_pattern ?? {}).length) fail(`${cfgFile}: rank_pattern / alpha_pattern are not supported`);
+    const layers = pc.layers_to_transform == null ? undefined : Array.isArray(pc.layers_to_transform) ? pc.layers_to_transform : [pc.layers_to_transform];
+    config = {
+      kind: 'lora',
+      r: need(pc.r, 'r'),
+      alpha: need(pc.lora_alpha, 'lora_alpha'),
+      dropout: pc.lora_dropout ?? 0,
+      targetModules: pc.target_modules ?? fail(`${cfgFile}: field "target_modules" is required`),
+      layers,
+      rslora: pc.use_rslora ?? false,
+    };
+    for (const [name, t] of tensors) {
+      const m = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$/.exec(name);
+      if (!m) fail(`${wFile}: unexpected tensor "${name}" in a LoRA adapter`);
+      params.set(loraParamName(m[1]!, m[2] as 'A' | 'B'), t.data);
+    }
+    const expected = new Set(loraModules(base.cfg, config).flatMap((mod) => [loraParamName(mod.name, 'A'), loraParamName(mod.name, 'B')]));
+    for (const k of params.keys()) if (!expected.has(k)) fail(`${wFile}: tensor for ${k.replace(/^lora\./, '')} does not match a targeted module of this model`);
+  }
+  try {
+    return restoreAdapter(config, base, params);
+  } catch (e) {
+    if (e instanceof PlumError) fail(`${dir}: ${e.message}`);
+    throw e;
+  }
+}

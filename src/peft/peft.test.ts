@@ -1,0 +1,167 @@
+/**
+ * One table-driven suite for every PEFT method: gradients vs finite differences, identity at
+ * init (LoRA), merge == unmerged, save/load round trip in PEFT's format, text initialisation.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OrtBackend } from '../runtime/ort.js';
+import { CausalLM } from '../model/lm.js';
+import { randomWeights, tinyConfig } from '../model/testing.js';
+import type { PlumTokenizer } from '../model/tokenizer.js';
+import { readSafetensors } from '../model/safetensors.js';
+import { checkLossGrads } from '../graph/testing.js';
+import { buildSftStep } from '../train/graph.js';
+import { prepareBatch } from '../train/feeds.js';
+import { createAdapter } from './registry.js';
+import { loadAdapter, saveAdapter } from './io.js';
+import { mergeLora } from './lora.js';
+import type { BaseModel, MethodConfig, PeftAdapter } from './types.js';
+
+const backend = new OrtBackend({ threads: 1 });
+const cfg = tinyConfig({ architectures: ['Qwen2ForCausalLM'] }); // exercises q/k/v biases too
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
+
+function makeBase(): { base: BaseModel; lm: CausalLM } {
+  const weights = randomWeights(cfg, 21);
+  const lm = new CausalLM(cfg, weights, backend);
+  const tokenizer = { encode: (t: string) => [...t].map((c) => c.charCodeAt(0) % cfg.vocabSize), vocabSize: cfg.vocabSize } as unknown as PlumTokenizer;
+  const base: BaseModel = {
+    cfg,
+    weights,
+    tokenizer,
+    async textKV(ids) {
+      const { cache } = await lm.prefill([ids]);
+      const { numKvHeads: Hkv, headDim: Dh } = cfg;
+      const take = (t: Float32Array): Float32Array => {
+        const out = new Float32Array(Hkv * ids.length * Dh);
+        for (let h = 0; h < Hkv; h++) out.set(t.subarray(h * cache.capacity * Dh, (h * cache.capacity + ids.length) * Dh), h * ids.length * Dh);
+        return out;
+      };
+      return cache.k.map((k, l) => ({ k: take(k), v: take(cache.v[l]!) }));
+    },
+  };
+  return { base, lm };
+}
+
+const methods: Array<[string, MethodConfig]> = [
+  ['soft-prompt', { kind: 'soft-prompt', virtualTokens: 3, init: 'vocab' }],
+  ['prefix', { kind: 'prefix', virtualTokens: 3, init: 'random' }],
+  ['lora', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], rslora: false }],
+  ['lora (layer 1 only, regex targets)', { kind: 'lora', r: 2, alpha: 2, dropout: 0, targetModules: '.*\\.(o_proj|up_proj)', layers: [1], rslora: false }],
+  ['last-layers', { kind: 'last-layers', layers: 1, includeHead: true }],
+  ['full', { kind: 'full' }],
+];
+
+const rows = [
+  { ids: [1, 5, 9, 33, 7, 12], labels: [-100, -100, -100, 33, 7, 12] },
+  { ids: [1, 20, 3, 4], labels: [-100, -100, 3, 4] },
+];
+
+/** Make a freshly created adapter non-trivial (LoRA B starts at zero). */
+function perturb(a: PeftAdapter): void {
+  let k = 0;
+  for (const p of a.params) for (let i = 0; i < p.data.length; i++) p.data[i]! += 0.05 * Math.sin(++k);
+}
+
+for (const [name, config] of methods) {
+  test(`${name}: gradients of the trainable tensors vs finite differences`, async () => {
+    const { base } = makeBase();
+    const a = await createAdapter(config, base, 5);
+    perturb(a);
+    const batch = prepareBatch(cfg, a, rows);
+    const outs = buildSftStep(cfg, a, batch.shape);
+    const loss = outs.loss_sum!;
+    const g = loss.graph;
+    const trainable = new Set([...a.params.map((p) => p.name), ...a.baseTrainable]);
+    const wrt = g.inputs.filter((v) => trainable.has(v.name!));
+    assert.equal(wrt.length, trainable.size);
+    const feeds: Record<string, Float32Array | BigInt64Array> = { ...batch.feeds, ...a.feeds() };
+    for (const v of g.inputs) if (!(v.name! in feeds)) feeds[v.name!] = base.weights.get(v.name!)!;
+    const res = await checkLossGrads(backend, loss, wrt, feeds, { seed: 7, directions: 3 });
+    for (const r of res) assert.ok(r.relErr < 2e-3, `analytic ${r.analytic} vs numeric ${r.numeric}`);
+  });
+}
+
+for (const [name, config] of methods.filter(([, c]) => c.kind !== 'last-layers' && c.kind !== 'full')) {
+  test(`${name}: save -> load gives identical logits and PEFT's tensor names`, async () => {
+    const { base, lm } = makeBase();
+    const a = await createAdapter(config, base, 6);
+    perturb(a);
+    const dir = mkdtempSync(join(tmpdir(), 'plum-adapter-'));
+    saveAdapter(dir, a, base, '/models/tiny');
+    const json = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
+    assert.equal(json.task_type, 'CAUSAL_LM');
+    assert.equal(json.base_model_name_or_path, '/models/tiny');
+    const tensors = readSafetensors(join(dir, 'adapter_model.safetensors')).tensors;
+    if (config.kind === 'lora') {
+      assert.equal(json.peft_type, 'LORA');
+      const layer = config.layers ? 1 : 0;
+      const mod = config.layers ? 'self_attn.o_proj' : 'self_attn.q_proj';
+      const A = tensors.get(`base_model.model.model.layers.${layer}.${mod}.lora_A.weight`)!;
+      const B = tensors.get(`base_model.model.model.layers.${layer}.${mod}.lora_B.weight`)!;
+      assert.deepEqual(A.shape, [2, cfg.hiddenSize]);
+      assert.deepEqual(B.shape, [config.layers ? cfg.hiddenSize : cfg.numHeads * cfg.headDim, 2]);
+    } else {
+      assert.equal(json.peft_type, config.kind === 'prefix' ? 'PREFIX_TUNING' : 'PROMPT_TUNING');
+      assert.equal(json.num_virtual_tokens, 3);
+      const width = config.kind === 'prefix' ? cfg.numLayers * 2 * cfg.numKvHeads * cfg.headDim : cfg.hiddenSize;
+      assert.deepEqual(tensors.get('prompt_embeddings')!.shape, [3, width]);
+    }
+    const back = loadAdapter(dir, base);
+    const seq = [1, 7, 3, 22, 9];
+    const l1 = await lm.logits(seq, a);
+    const l2 = await lm.logits(seq, back);
+    const l0 = await lm.logits(seq);
+    for (let t = 0; t < seq.length; t++) assert.equal(maxDiff(l1[t]!, l2[t]!), 0);
+    assert.ok(maxDiff(l1[4]!, l0[4]!) > 1e-4, 'the adapter must change the logits');
+  });
+}
+
+test('lora starts as the identity, and merged weights equal the unmerged adapter', async () => {
+  const { base, lm } = makeBase();
+  const config = methods[2]![1];
+  const a = await createAdapter(config, base, 8);
+  const seq = [1, 4, 9, 16, 25];
+  const l0 = await lm.logits(seq);
+  const la = await lm.logits(seq, a);
+  for (let t = 0; t < seq.length; t++) assert.equal(maxDiff(l0[t]!, la[t]!), 0);
+  perturb(a);
+  const merged = new CausalLM(cfg, mergeLora(base, a), backend);
+  const lm1 = await lm.logits(seq, a);
+  const lm2 = await merged.logits(seq);
+  for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(lm1[t]!, lm2[t]!) < 1e-5);
+});
+
+test('text initialisation: a soft prompt or a KV prefix from a text behaves exactly like that text', async () => {
+  const { base, lm } = makeBase();
+  const text = 'abcd';
+  const textIds = base.tokenizer!.encode(text);
+  const seq = [7, 3, 22];
+  const want = (await lm.logits([...textIds, ...seq])).slice(textIds.length);
+  for (const config of [
+    { kind: 'soft-prompt', virtualTokens: 4, init: 'text', initText: text },
+    { kind: 'prefix', virtualTokens: 4, init: 'text', initText: text },
+  ] as MethodConfig[]) {
+    const a = await createAdapter(config, base, 1);
+    const got = await lm.logits(seq, a);
+    for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(got[t]!, want[t]!) < 1e-5, `${config.kind} position ${t}`);
+  }
+});
+
+test('generation with an adapter: the KV cache agrees with full forward passes', async () => {
+  const { base, lm } = makeBase();
+  for (const config of [methods[0]![1], methods[1]![1]]) {
+    const a = await createAdapter(config, base, 2);
+    const { cache, logits } = await lm.prefill([[1, 5, 9]], a, 4);
+    assert.ok(maxDiff(logits[0]!, (await lm.logits([1, 5, 9], a))[2]!) < 1e-5);
+    const step = await lm.decode(cache, [11]);
+    assert.ok(maxDiff(step[0]!, (await lm.logits([1, 5, 9, 11], a))[3]!) < 1e-5, config.kind);
+  }
+});

@@ -1,0 +1,89 @@
+/**
+ * Training graphs: forward + backward in one ONNX graph, returning only the loss statistics
+ * and the gradients of the trainable tensors (the frozen model builds no weight-gradient work).
+ *
+ * The LM head runs only on the K positions that carry a label (host-gathered, K a power of two):
+ * for supervised data most positions are prompt, and the head is the largest matmul.
+ *
+ * Inputs: ids [B, T] int64; cos, sin [B, T', Dh]; bias [B, 1, T', Pn + T'];
+ *         label_pos [K] int64 (flat index into B*T, padding -> 0); label_ids [K] int64 (-100 = padding).
+ * Outputs: loss_sum (sum of -log p over labels), correct (argmax hits), grad:<name> per trainable.
+ */
+import { Graph, type Value } from '../graph/ir.js';
+import * as op from '../graph/ops.js';
+import { targetLogProbs } from '../graph/nn.js';
+import { grad } from '../graph/autodiff.js';
+import type { ModelConfig } from '../model/config.js';
+import { WeightInputs, decoder, embed, lmHead } from '../model/decoder.js';
+import type { PeftAdapter } from '../peft/types.js';
+
+export interface TrainShape {
+  B: number;
+  T: number;
+  K: number;
+}
+
+export interface PolicyForward {
+  graph: Graph;
+  weights: WeightInputs;
+  /** Hidden states of the real (non-virtual) positions, flattened [B*T, C]. */
+  hidden: Value;
+  adapterInputs: Map<string, Value>;
+}
+
+/** The shared forward of every training graph (SFT, DPO, distillation). */
+export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number, T: number): PolicyForward {
+  const g = new Graph();
+  const w = new WeightInputs(g, cfg);
+  const hooks = adapter.attach(g, w, { training: true });
+  const N = adapter.virtualTokens;
+  const Pn = adapter.prefixLength;
+  const Tp = N + T;
+  const C = cfg.hiddenSize;
+  const Dh = cfg.headDim;
+  const ids = g.input('ids', [B, T], 'int64');
+  let embeds = embed(w, ids); // [B, T, C]
+  if (N > 0 && hooks.virtualTokens) embeds = op.concat([op.expand(op.reshape(hooks.virtualTokens, [1, N, C]), [B, N, C]), embeds], 1);
+  const cos = g.input('cos', [B, Tp, Dh]);
+  const sin = g.input('sin', [B, Tp, Dh]);
+  const bias = g.input('bias', [B, 1, Tp, Pn + Tp]);
+  const past = hooks.prefix?.map((kv) => {
+    const shape = [B, cfg.numKvHeads, Pn, Dh];
+    return { k: op.expand(op.reshape(kv.k, [1, ...kv.k.shape]), shape), v: op.expand(op.reshape(kv.v, [1, ...kv.v.shape]), shape) };
+  });
+  const { hidden } = decoder(w, { embeds, cos, sin, bias, past }, hooks); // [B, T', C]
+  const real = op.reshape(op.slice(hidden, 1, N, Tp), [B * T, C]); // [B*T, C]
+  const adapterInputs = new Map(g.inputs.filter((v) => adapter.params.some((p) => p.name === v.name)).map((v) => [v.name!, v]));
+  return { graph: g, weights: w, hidden: real, adapterInputs };
+}
+
+/** Gradients of `loss` for the adapter's tensors and its trainable base weights, as outputs grad:<name>. */
+export function trainableGrads(f: PolicyForward, adapter: PeftAdapter, loss: Value): Record<string, Value> {
+  const wrt: Value[] = [];
+  const names: string[] = [];
+  for (const p of adapter.params) {
+    const v = f.adapterInputs.get(p.name);
+    if (!v) throw new Error(`training graph: adapter tensor ${p.name} is not used by the model`);
+    wrt.push(v);
+    names.push(p.name);
+  }
+  for (const name of adapter.baseTrainable) {
+    wrt.push(f.weights.get(name));
+    names.push(name);
+  }
+  const grads = grad(loss, wrt);
+  return Object.fromEntries(names.map((n, i) => [`grad:${n}`, grads[i]!]));
+}
+
+export function buildSftStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape): Record<string, Value> {
+  const f = policyForward(cfg, adapter, s.B, s.T);
+  const g = f.graph;
+  const pos = g.input('label_pos', [s.K], 'int64');
+  const labels = g.input('label_ids', [s.K], 'int64');
+  const logits = lmHead(f.weights, op.gather(f.hidden, pos)); // [K, V]
+  const lp = targetLogProbs(logits, labels); // [K], 0 at padding
+  const lossSum = op.neg(op.reduceSum(lp, [0]));
+  const hits = op.and(op.equal(op.argmax(logits), labels), op.not(op.equal(labels, -100)));
+  const correct = op.reduceSum(op.cast(hits, 'float32'), [0]);
+  return { loss_sum: lossSum, correct, ...trainableGrads(f, adapter, lossSum) };
+}

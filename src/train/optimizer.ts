@@ -1,0 +1,70 @@
+/**
+ * AdamW (decoupled weight decay, as torch.optim.AdamW) over host Float32Arrays, updated in place.
+ * State (m, v, step) is exposed for checkpoints.
+ */
+export interface AdamWOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+export interface Trainable {
+  name: string;
+  data: Float32Array;
+  /** Apply weight decay to this tensor (off for norms, biases, soft prompts by default). */
+  decay: boolean;
+}
+
+export class AdamW {
+  step = 0;
+  readonly m = new Map<string, Float32Array>();
+  readonly v = new Map<string, Float32Array>();
+
+  constructor(
+    readonly params: Trainable[],
+    readonly opts: AdamWOptions,
+  ) {
+    for (const p of params) {
+      this.m.set(p.name, new Float32Array(p.data.length));
+      this.v.set(p.name, new Float32Array(p.data.length));
+    }
+  }
+
+  /** One update with gradients by name, at learning rate `lr`. */
+  update(grads: Map<string, Float32Array>, lr: number): void {
+    this.step++;
+    const { beta1: b1, beta2: b2, eps, weightDecay } = this.opts;
+    const bc1 = 1 - Math.pow(b1, this.step);
+    const bc2 = 1 - Math.pow(b2, this.step);
+    for (const p of this.params) {
+      const g = grads.get(p.name);
+      if (!g) throw new Error(`AdamW: no gradient for ${p.name}`);
+      const m = this.m.get(p.name)!;
+      const v = this.v.get(p.name)!;
+      const x = p.data;
+      const decay = p.decay ? 1 - lr * weightDecay : 1;
+      const stepSize = lr / bc1;
+      const sqrtBc2 = Math.sqrt(bc2);
+      for (let i = 0; i < x.length; i++) {
+        const gi = g[i]!;
+        const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
+        const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
+        x[i] = x[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
+      }
+    }
+  }
+}
+
+/** Global L2 norm of the gradients; scales them in place to at most maxNorm (0 = no clipping). */
+export function clipGradNorm(grads: Map<string, Float32Array>, maxNorm: number): number {
+  let sq = 0;
+  for (const g of grads.values()) for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
+  const norm = Math.sqrt(sq);
+  if (maxNorm > 0 && norm > maxNorm) {
+    const s = maxNorm / (norm + 1e-6);
+    for (const g of grads.values()) for (let i = 0; i < g.length; i++) g[i]! *= s;
+  }
+  return norm;
+}
