@@ -35,7 +35,7 @@ export class CausalLM {
   constructor(
     readonly cfg: ModelConfig,
     readonly weights: Map<string, Float32Array>,
-    backend: Backend,
+    readonly backend: Backend,
   ) {
     this.graphs = new GraphCache(backend);
     this.invFreq = inverseFrequencies(cfg);

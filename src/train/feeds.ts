@@ -1,6 +1,6 @@
 /**
- * Host-side inputs of a training graph for a batch of rows (right-padded): token ids, RoPE
- * tables, the attention bias, and the gathered label positions.
+ * Host-side inputs of a training graph for a padded batch (see src/data/batches.ts): token
+ * ids, RoPE tables, the attention bias, and the gathered label positions.
  */
 import type { ModelConfig } from '../model/config.js';
 import { attentionBias, sequenceLayout } from '../model/masks.js';
@@ -10,10 +10,13 @@ import type { ModelAdapter } from '../model/adapter.js';
 import type { HostArray } from '../runtime/backend.js';
 import type { TrainShape } from './graph.js';
 
-export interface TrainRow {
-  ids: number[];
-  /** Same length as ids; labels[t] = ids[t] where position t is learned, -100 elsewhere. */
-  labels: number[];
+/** Rows right-padded to T: ids and labels [B*T] (labels[t] = ids[t] where learned, -100 elsewhere). */
+export interface PaddedBatch {
+  ids: BigInt64Array;
+  labels: BigInt64Array;
+  lengths: number[];
+  B: number;
+  T: number;
 }
 
 export interface PreparedBatch {
@@ -23,26 +26,23 @@ export interface PreparedBatch {
   tokens: number;
 }
 
-/** Rows padded to T (a power of two >= the longest, at least minT); K = power of two >= labels. */
-export function prepareBatch(cfg: ModelConfig, adapter: ModelAdapter, rows: TrainRow[], minT = 16): PreparedBatch {
-  const B = rows.length;
-  const T = bucket(Math.max(...rows.map((r) => r.ids.length)), minT);
+/** Graph inputs for a batch; K (label slots) is a power of two >= the number of labels. */
+export function prepareBatch(cfg: ModelConfig, adapter: ModelAdapter, batch: PaddedBatch): PreparedBatch {
+  const { B, T } = batch;
   const N = adapter.virtualTokens;
   const Pn = adapter.prefixLength;
-  const ids = new BigInt64Array(B * T);
   const pos: number[] = [];
   const lab: number[] = [];
-  const layouts = rows.map((r, b) => {
-    if (r.ids.length !== r.labels.length) throw new Error('prepareBatch: ids and labels differ in length');
-    r.ids.forEach((id, t) => (ids[b * T + t] = BigInt(id)));
+  const layouts = batch.lengths.map((n, b) => {
     // Position t predicts token t + 1.
-    for (let t = 0; t + 1 < r.ids.length; t++) {
-      if (r.labels[t + 1] !== -100) {
+    for (let t = 0; t + 1 < n; t++) {
+      const l = batch.labels[b * T + t + 1]!;
+      if (l !== -100n) {
         pos.push(b * T + t);
-        lab.push(r.labels[t + 1]!);
+        lab.push(Number(l));
       }
     }
-    return sequenceLayout(r.ids.length, N, T, Pn);
+    return sequenceLayout(n, N, T, Pn);
   });
   const K = bucket(Math.max(pos.length, 1), 16);
   const labelPos = new BigInt64Array(K);
@@ -54,5 +54,5 @@ export function prepareBatch(cfg: ModelConfig, adapter: ModelAdapter, rows: Trai
   const flatPos = Array.from(layouts.flatMap((l) => [...l.queryPos]), (p) => Math.max(p, 0));
   const { cos, sin } = ropeTables(cfg, flatPos);
   const bias = attentionBias(layouts, N + T, Pn + N + T, cfg.slidingWindow);
-  return { shape: { B, T, K }, feeds: { ids, cos, sin, bias, label_pos: labelPos, label_ids: labelIds }, tokens: pos.length };
+  return { shape: { B, T, K }, feeds: { ids: batch.ids, cos, sin, bias, label_pos: labelPos, label_ids: labelIds }, tokens: pos.length };
 }

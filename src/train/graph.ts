@@ -75,7 +75,8 @@ export function trainableGrads(f: PolicyForward, adapter: PeftAdapter, loss: Val
   return Object.fromEntries(names.map((n, i) => [`grad:${n}`, grads[i]!]));
 }
 
-export function buildSftStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape): Record<string, Value> {
+/** SFT step (or, with withGrads false, the held-out evaluation graph). */
+export function buildSftStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape, withGrads = true): Record<string, Value> {
   const f = policyForward(cfg, adapter, s.B, s.T);
   const g = f.graph;
   const pos = g.input('label_pos', [s.K], 'int64');
@@ -85,5 +86,5 @@ export function buildSftStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainSha
   const lossSum = op.neg(op.reduceSum(lp, [0]));
   const hits = op.and(op.equal(op.argmax(logits), labels), op.not(op.equal(labels, -100)));
   const correct = op.reduceSum(op.cast(hits, 'float32'), [0]);
-  return { loss_sum: lossSum, correct, ...trainableGrads(f, adapter, lossSum) };
+  return { loss_sum: lossSum, correct, ...(withGrads ? trainableGrads(f, adapter, lossSum) : {}) };
 }

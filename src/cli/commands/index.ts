@@ -3,6 +3,7 @@ import { register as convert } from './convert.js';
 import { register as generate } from './generate.js';
 import { register as score } from './score.js';
 import { register as init } from './init.js';
+import { register as train } from './train.js';
 
 /** Every CLI command, in the order `plum --help` lists them. */
-export const commands: Array<(program: Command) => void> = [generate, score, convert, init];
+export const commands: Array<(program: Command) => void> = [generate, score, train, convert, init];

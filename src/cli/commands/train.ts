@@ -1,0 +1,108 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { loadSftDataset, splitHeldOut } from '../../data/dataset.js';
+import { loadModel } from '../../model/load.js';
+import { trainLoop, trainables } from '../../train/loop.js';
+import { checkOutDir, fileHash, makeAdapter, saveResult } from '../../train/session.js';
+import { sftObjective } from '../../train/sft.js';
+import { writeJsonAtomic } from '../../util/atomic.js';
+import { fail } from '../../util/errors.js';
+import { DEFAULT_LR, METHODS, type TrainOptions, methodConfigOf, resolveTrainOptions } from '../train-options.js';
+
+/** Flags common to every `plum train` objective. */
+export function addTrainFlags(cmd: Command): Command {
+  return cmd
+    .option('--config <file>', 'JSON or YAML file of options (flags override it)')
+    .option('--model <dir>', 'Hugging Face model folder')
+    .option('--data <file>', 'training data')
+    .option('--method <m>', `what to train: ${METHODS.join(' | ')}`)
+    .option('--out <dir>', 'output folder (adapter or model, metrics.jsonl, loss.png, checkpoints)')
+    .option('--virtual-tokens <n>', 'soft-prompt/prefix: number of virtual tokens (default 20)')
+    .option('--init <how>', 'soft-prompt: random|vocab|text (default vocab); prefix: random|text')
+    .option('--init-text <text>', 'soft-prompt/prefix: initialise from this text')
+    .option('--r <n>', 'lora: rank (default 8)')
+    .option('--alpha <a>', 'lora: alpha (default 16)')
+    .option('--dropout <p>', 'lora: dropout (default 0)')
+    .option('--target-modules <list>', 'lora: module names or one regex (default all projections)')
+    .option('--layers-to-transform <list>', 'lora: only these layer indices')
+    .option('--rslora', 'lora: scale by alpha/sqrt(r)')
+    .option('--merge', 'lora: also write the merged model to OUT/merged')
+    .option('--layers <n>', 'last-layers: how many final layers to train (default 2)')
+    .option('--epochs <n>', 'passes over the data (default 3)')
+    .option('--max-steps <n>', 'stop after this many optimizer steps (overrides epochs)')
+    .option('--batch-size <n>', 'examples per micro-batch (default 4)')
+    .option('--grad-accum <n>', 'micro-batches per optimizer step (default 1)')
+    .option('--lr <x>', 'peak learning rate (default depends on the method)')
+    .option('--warmup <x>', 'warmup steps, or a fraction of all steps if < 1 (default 0.05)')
+    .option('--schedule <s>', 'cosine | linear | constant (default cosine)')
+    .option('--weight-decay <x>', 'AdamW weight decay (default 0)')
+    .option('--max-grad-norm <x>', 'gradient clipping (0 = off; default 1)')
+    .option('--seed <n>', 'seed: same seed, same run (default 0)')
+    .option('--eval-every <n>', 'evaluate every n steps (0 = at the end; default 0)')
+    .option('--save-every <n>', 'checkpoint every n steps (default 50)')
+    .option('--patience <n>', 'early stopping after n evaluations without improvement (0 = off)')
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--force', 'overwrite a non-empty --out')
+    .option('--quiet', 'no progress bar');
+}
+
+function loopOptions(o: TrainOptions, label: string, fingerprint: Record<string, unknown>) {
+  return {
+    epochs: o.epochs, maxSteps: o.maxSteps, gradAccum: o.gradAccum, lr: o.lr ?? DEFAULT_LR[o.method], warmup: o.warmup,
+    schedule: o.schedule, weightDecay: o.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: o.maxGradNorm,
+    evalEvery: o.evalEvery, saveEvery: o.saveEvery, patience: o.patience, outDir: o.out, resume: o.resume, label,
+    fingerprint, interruptAfter: o.interruptAfter, quiet: o.quiet,
+  };
+}
+
+/** The resolved options that a resumed run must share. */
+export function fingerprintOf(o: TrainOptions, dataHash: string): Record<string, unknown> {
+  const { resume: _r, force: _f, quiet: _q, interruptAfter: _i, config: _c, ...rest } = o;
+  return { ...rest, dataHash };
+}
+
+export async function runSftCommand(raw: Record<string, unknown>): Promise<void> {
+  const o = resolveTrainOptions(raw, 'train sft');
+  const method = methodConfigOf(o, 'train sft');
+  checkOutDir(o.out, o.resume, o.force);
+  const m = loadModel(o.model);
+  // Validate every record before anything is written.
+  const files = o.heldOutFile ? [o.data, o.heldOutFile] : [o.data];
+  const maxLength = o.maxLength ?? Math.min(m.cfg.maxPositionEmbeddings, 2048);
+  const ds = loadSftDataset(files, m.tokenizer, { format: o.format, maxLength, overlong: o.overlong });
+  let train = ds.examples;
+  let heldOut: typeof train = [];
+  if (o.heldOutFile || o.heldOutFraction) ({ train, heldOut } = splitHeldOut(ds.examples, { file: o.heldOutFile, fraction: o.heldOutFraction, seed: o.seed }));
+  if (train.length === 0) fail(`${o.data}: no training examples left`);
+  mkdirSync(o.out, { recursive: true });
+  writeJsonAtomic(join(o.out, 'train_config.json'), { objective: 'sft', ...o, method: method });
+  const adapter = await makeAdapter(m, method, o.seed);
+  const params = trainables(adapter, m.lm.weights);
+  const objective = sftObjective(m, adapter, train, heldOut, { batchSize: o.batchSize, seed: o.seed, lengthBuckets: o.lengthBuckets, exactMatchLimit: o.exactMatch });
+  const hash = files.map(fileHash).join(',');
+  process.stderr.write(
+    `train sft: ${train.length} examples (${ds.stats.lossTokens} loss tokens), ${heldOut.length} held out; ` +
+      `${method.kind} with ${params.reduce((p, t) => p + t.data.length, 0).toLocaleString('en-US')} trainable parameters\n`,
+  );
+  const res = await trainLoop(params, objective, loopOptions(o, `sft ${method.kind}`, fingerprintOf(o, hash)));
+  if (res.interrupted) {
+    process.stderr.write(`train sft: stopped after step ${res.steps} (checkpoint saved; continue with --resume)\n`);
+    return;
+  }
+  saveResult(m, adapter, o.out, { merge: o.merge, summary: { steps: res.steps, final_loss: res.lastLoss, ...(res.lastEval ?? {}), stopped_early: res.stoppedEarly, data: ds.stats } });
+  const ev = res.lastEval ? Object.entries(res.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ') : 'no held-out set';
+  process.stderr.write(`train sft: done, ${res.steps} steps, loss ${res.lastLoss.toFixed(4)}; ${ev}; saved to ${o.out}\n`);
+}
+
+export function register(program: Command): void {
+  const train = program.command('train').description('fine-tune a model: sft (supervised) or dpo (preferences)');
+  addTrainFlags(train.command('sft').description('supervised fine-tuning on input/output examples'))
+    .option('--format <f>', 'data format: openai-chat | prompt-completion | alpaca | sharegpt (default: detected)')
+    .option('--max-length <n>', 'longest example in tokens (default min(context, 2048))')
+    .option('--overlong <policy>', 'over-long examples: error | truncate | drop (default error)')
+    .option('--held-out-fraction <x>', 'hold out this share of the data for evaluation')
+    .option('--held-out-file <file>', 'evaluation data file')
+    .option('--exact-match <n>', 'held-out examples checked by greedy generation (default 64)')
+    .action((opts) => runSftCommand(opts));
+}
