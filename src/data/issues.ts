@@ -4,6 +4,7 @@
  * The caller prefixes `file:line: `.
  */
 import type { z } from 'zod';
+import { fail } from '../util/errors.js';
 
 /** `['messages', 2, 'content']` -> `messages[2].content`; `[]` -> `the record`. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
@@ -49,6 +50,7 @@ export function describeIssue(issue: z.core.$ZodIssue, record: unknown): string 
   switch (issue.code) {
     case 'invalid_type': {
       const expected = String(issue.expected);
+      if (expected === 'int' && typeof value === 'number') return `${path} must be a whole number (got ${value})`;
       const hint = HINTS[expected] ?? { example: expected, fix: `use ${article(expected)}` };
       if (value === undefined) {
         const key = issue.path[issue.path.length - 1];
@@ -58,6 +60,14 @@ export function describeIssue(issue: z.core.$ZodIssue, record: unknown): string 
       }
       return `${path} must be ${article(expected)} (got ${jsonType(value)}); ${hint.fix}`;
     }
+    case 'too_small':
+    case 'too_big': {
+      if (typeof value !== 'number') return `${path} ${issue.message}`;
+      const small = issue.code === 'too_small';
+      const bound = small ? issue.minimum : issue.maximum;
+      const op = small ? (issue.inclusive ? 'at least' : 'greater than') : issue.inclusive ? 'at most' : 'less than';
+      return `${path} must be ${op} ${String(bound)} (got ${value})`;
+    }
     case 'invalid_value': {
       const allowed = issue.values.map((v) => JSON.stringify(v)).join(', ');
       return `${path} is ${JSON.stringify(value)}, not one of ${allowed}; use one of those`;
@@ -65,4 +75,12 @@ export function describeIssue(issue: z.core.$ZodIssue, record: unknown): string 
     default:
       return `${path} ${issue.message}`;
   }
+}
+
+/** Parse `value` with `schema`, or fail with `<what>: <first issue>` on one line. */
+export function parseOrFail<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  return fail(`${what}: ${issue.code === 'custom' ? issue.message : describeIssue(issue, value)}`);
 }

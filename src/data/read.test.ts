@@ -53,8 +53,8 @@ test('OpenAI chat JSONL: messages, per-message weights, line numbers (blank line
   ]);
 });
 
-test('prompt/completion JSONL', () => {
-  const file = writeData('pc.jsonl', jsonl({ prompt: 'Q: 2+2?\nA:', completion: ' 4' }, { prompt: '', completion: 'x' }));
+test('prompt/completion JSONL (CRLF line ends)', () => {
+  const file = writeData('pc.jsonl', jsonl({ prompt: 'Q: 2+2?\nA:', completion: ' 4' }, { prompt: '', completion: 'x' }).replaceAll('\n', '\r\n'));
   const { format, records } = readSftFile(file);
   assert.equal(format, 'prompt-completion');
   assert.deepEqual(records, [

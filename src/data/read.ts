@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { fail } from '../util/errors.js';
-import { jsonType } from './issues.js';
+import { jsonType, parseOrFail } from './issues.js';
 import { SFT_FORMATS, detectFormat, parseRecord, type SftFormat, type SftRecord, type SourceRef } from './records.js';
 
 export interface ReadOptions {
@@ -138,7 +138,7 @@ const withIndex = (s: SourceRef, problem: string): string =>
  * readSftFile('data/train.jsonl'); // { format: 'openai-chat', records: [{ kind: 'chat', messages: [...], source: { file, line: 1 } }, ...] }
  */
 export function readSftFile(file: string, opts: ReadOptions = {}): ReadResult {
-  const { format: given } = readOptionsSchema.parse(opts);
+  const { format: given } = parseOrFail(readOptionsSchema, opts, 'data options');
   if (!existsSync(file) || !statSync(file).isFile()) fail(`${file}: no such data file; check the path`);
   const text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
   const start = text.trimStart()[0];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { ChatMessage } from '../model/chat.js';
+import { renderChatTemplate, type ChatMessage } from '../model/chat.js';
 import { encodePrompt } from '../model/load.js';
 import { loadTokenizer, type PlumTokenizer } from '../model/tokenizer.js';
 import { REPO_ROOT, SKIP_NO_SHARED } from '../testing/shared.js';
@@ -146,4 +146,19 @@ test('an empty reply still learns the end-of-turn marker; a template error names
       e instanceof PlumError &&
       e.message === 'data.jsonl:7: chat template: the default chat template supports the roles system, user and assistant, not tool',
   );
+});
+
+test('a template that drops earlier replies fails naming the record and the message', () => {
+  const tok = tinyTokenizer();
+  const dropping =
+    "{%- for m in messages %}{%- if m.role != 'assistant' or loop.last %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}" +
+    "{%- else %}{{ '<|im_start|>assistant\\n<|im_end|>\\n' }}{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}";
+  const custom: PlumTokenizer = { ...tok, applyChatTemplate: (m, o) => renderChatTemplate(dropping, m, { addGenerationPrompt: o?.addGenerationPrompt }) };
+  assert.throws(
+    () => tokenizeExample(custom, chat(conversation)),
+    (e: unknown) =>
+      e instanceof PlumError &&
+      e.message === 'data.jsonl:7: the chat template changes the reply messages[2], so it cannot be found in the rendered conversation; check the template',
+  );
+  assert.deepEqual(labelledRuns(tok, tokenizeExample(custom, chat(conversation.slice(0, 3))).labels), ['Hello! How can I help?<|im_end|>']);
 });

@@ -142,6 +142,8 @@ function chatSpans(tok: PlumTokenizer, r: ChatRecord, extra?: Record<string, unk
     if (reply && at < start) {
       // The template renders this turn differently once later turns follow: find the reply itself.
       at = text.indexOf(reply, start);
+      // still inside this turn: no chat marker between the generation prompt and the reply
+      if (at >= 0 && firstSpecialEnd(tok, text.slice(start, at)) !== null) at = -1;
       if (at < 0) fail(`${where(r)}: the chat template changes the reply messages[${i}], so it cannot be found in the rendered conversation; check the template`);
       const tail = upToReply.slice(upToReply.lastIndexOf(reply) + reply.length);
       end = at + reply.length + commonLength(text, at + reply.length, tail, 0);

@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PlumError } from '../util/errors.js';
+import { bucketLength, makeBatches, type Batch } from './batches.js';
+import { IGNORE_INDEX } from './tokenize.js';
+
+/** Example i has length lens[i]; ids are 1000*i + t so rows can be traced; loss on the second half. */
+function examples(lens: number[]): { ids: number[]; labels: number[] }[] {
+  return lens.map((n, i) => {
+    const ids = Array.from({ length: n }, (_, t) => 1000 * i + t + 1);
+    return { ids, labels: ids.map((x, t) => (t < n / 2 ? IGNORE_INDEX : x)) };
+  });
+}
+
+/** Example index of each row, in batch order. */
+const rowOrder = (batches: Batch[]): number[] => batches.flatMap((b) => b.lengths.map((_, r) => Math.floor(Number(b.ids[r * b.T]! - 1n) / 1000)));
+const padding = (batches: Batch[]): number => batches.reduce((n, b) => n + b.B * b.T - b.lengths.reduce((a, x) => a + x, 0), 0);
+
+// a deterministic spread of lengths 1..300
+const lens = Array.from({ length: 103 }, (_, i) => 1 + ((i * 37) % 300));
+
+test('bucketLength: powers of two, at least 16', () => {
+  assert.deepEqual([1, 16, 17, 32, 33, 300, 1024, 1025].map(bucketLength), [16, 16, 32, 32, 64, 512, 1024, 2048]);
+});
+
+test('rows are right-padded with padId (ids) and -100 (labels); T is the bucket of the longest row', () => {
+  const ex = examples([3, 20, 5]);
+  const [b, ...rest] = makeBatches(ex, { batchSize: 4, seed: 0, epoch: 0, padId: 7 });
+  assert.equal(rest.length, 0);
+  assert.equal(b!.B, 3);
+  assert.equal(b!.T, 32);
+  assert.equal(b!.ids.length, 3 * 32);
+  for (let r = 0; r < b!.B; r++) {
+    const i = rowOrder([b!])[r]!;
+    const n = b!.lengths[r]!;
+    assert.equal(n, ex[i]!.ids.length);
+    assert.deepEqual([...b!.ids.subarray(r * 32, r * 32 + n)].map(Number), ex[i]!.ids);
+    assert.deepEqual([...b!.labels.subarray(r * 32, r * 32 + n)].map(Number), ex[i]!.labels);
+    assert.ok(b!.ids.subarray(r * 32 + n, (r + 1) * 32).every((x) => x === 7n));
+    assert.ok(b!.labels.subarray(r * 32 + n, (r + 1) * 32).every((x) => x === -100n));
+  }
+  assert.equal(b!.lossTokens, 1 + 10 + 2); // t >= n / 2
+});
+
+test('the order is deterministic given (seed, epoch), differs across epochs and seeds, and covers every example once', () => {
+  const ex = examples(lens);
+  for (const lengthBuckets of [false, true]) {
+    const opts = { batchSize: 8, seed: 42, epoch: 0, lengthBuckets, padId: 0 };
+    const a = makeBatches(ex, opts);
+    assert.deepEqual(makeBatches(ex, opts), a);
+    assert.equal(a.length, 13);
+    assert.deepEqual(a.map((b) => b.B).sort(), [7, ...Array<number>(12).fill(8)]);
+    if (!lengthBuckets) assert.equal(a[12]!.B, 7);
+    assert.deepEqual([...rowOrder(a)].sort((x, y) => x - y), lens.map((_, i) => i));
+    assert.notDeepEqual(rowOrder(makeBatches(ex, { ...opts, epoch: 1 })), rowOrder(a));
+    assert.notDeepEqual(rowOrder(makeBatches(ex, { ...opts, seed: 43 })), rowOrder(a));
+  }
+});
+
+test('lengthBuckets groups similar lengths: far less padding than random batches', () => {
+  const ex = examples(lens);
+  const random = padding(makeBatches(ex, { batchSize: 8, seed: 1, epoch: 0, padId: 0 }));
+  const bucketed = makeBatches(ex, { batchSize: 8, seed: 1, epoch: 0, lengthBuckets: true, padId: 0 });
+  // 103 examples fit in one window (50 batches of 8): the batches are consecutive runs of the lengths sorted longest first
+  const sorted = [...lens].sort((x, y) => y - x);
+  const runs = Array.from({ length: 13 }, (_, i) => sorted.slice(8 * i, 8 * i + 8));
+  const got = bucketed.map((b) => [...b.lengths].sort((x, y) => y - x)).sort((x, y) => y[0]! - x[0]!);
+  assert.deepEqual(got, runs);
+  assert.ok(padding(bucketed) < random / 2, `bucketed ${padding(bucketed)} vs random ${random}`);
+});
+
+test('bad options and empty input fail with one line', () => {
+  assert.throws(() => makeBatches(examples([3]), { batchSize: 0, seed: 0, epoch: 0, padId: 0 }), (e: unknown) => e instanceof PlumError && e.message === 'batching: batchSize must be greater than 0 (got 0)');
+  assert.throws(() => makeBatches([], { batchSize: 2, seed: 0, epoch: 0, padId: 0 }), (e: unknown) => e instanceof PlumError && /no examples/.test(e.message));
+});
