@@ -1,0 +1,118 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { initModel } from '../model/init.js';
+import { readMetrics } from '../util/metrics.js';
+import { readSafetensors } from '../model/safetensors.js';
+import { runSftCommand } from '../cli/commands/train.js';
+import { REPO_ROOT } from '../testing/shared.js';
+import { loadModel } from '../model/load.js';
+import { loadSftDataset } from '../data/dataset.js';
+import { makeAdapter } from './session.js';
+import { sftObjective } from './sft.js';
+import { trainLoop, trainables } from './loop.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'plum-sft-'));
+const model = join(tmp, 'model');
+initModel({ preset: 'tiny', arch: 'llama', seed: 3, out: model });
+const data = join(tmp, 'data.jsonl');
+writeFileSync(
+  data,
+  Array.from({ length: 12 }, (_, i) =>
+    JSON.stringify({ messages: [{ role: 'user', content: `say ${i}` }, { role: 'assistant', content: `number ${i} ${'x'.repeat(i % 4)}` }] }),
+  ).join('\n') + '\n',
+);
+
+const base = { model, data, batchSize: '4', lr: '0.01', seed: '5', quiet: true, exactMatch: '0' };
+
+test('resume: interrupted at step 3 and resumed equals an uninterrupted run (loss to 1e-6, identical adapter)', async () => {
+  const opts = { ...base, method: 'lora', r: '4', dropout: '0.1', epochs: '3', saveEvery: '2' };
+  const a = join(tmp, 'a');
+  const b = join(tmp, 'b');
+  await runSftCommand({ ...opts, out: a });
+  await runSftCommand({ ...opts, out: b, interruptAfter: '3' });
+  assert.ok(!existsSync(join(b, 'adapter_config.json')), 'an interrupted run has no final adapter');
+  await runSftCommand({ ...opts, out: b, resume: true });
+  const la = readMetrics(join(a, 'metrics.jsonl')).filter((r) => r.loss !== undefined);
+  const lb = readMetrics(join(b, 'metrics.jsonl')).filter((r) => r.loss !== undefined);
+  assert.equal(la.length, 9);
+  assert.deepEqual(lb.map((r) => r.step), la.map((r) => r.step));
+  la.forEach((r, i) => assert.ok(Math.abs((r.loss as number) - (lb[i]!.loss as number)) < 1e-6, `step ${r.step}`));
+  const ta = readSafetensors(join(a, 'adapter_model.safetensors')).tensors;
+  const tb = readSafetensors(join(b, 'adapter_model.safetensors')).tensors;
+  for (const [k, v] of ta) assert.deepEqual(v.data, tb.get(k)!.data, k);
+  // A run changes the adapter; the loss goes down.
+  assert.ok((la.at(-1)!.loss as number) < (la[0]!.loss as number));
+});
+
+test('resume refuses a checkpoint made with other options, naming the option', async () => {
+  const out = join(tmp, 'c');
+  await runSftCommand({ ...base, method: 'soft-prompt', virtualTokens: '4', maxSteps: '2', out, interruptAfter: '1' });
+  await assert.rejects(runSftCommand({ ...base, method: 'soft-prompt', virtualTokens: '4', maxSteps: '2', out, resume: true, lr: '0.02' }), /different lr \(0\.01, now 0\.02\)/);
+});
+
+test('only the trainable tensors change (frozen base weights stay bit-identical)', async () => {
+  for (const method of [{ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'], rslora: false }, { kind: 'last-layers', layers: 1, includeHead: false }] as const) {
+    const m = loadModel(model);
+    const before = new Map([...m.lm.weights].map(([k, v]) => [k, v.slice()]));
+    const adapter = await makeAdapter(m, method, 1);
+    const adapterBefore = adapter.params.map((p) => p.data.slice());
+    const ds = loadSftDataset(data, m.tokenizer);
+    const objective = sftObjective(m, adapter, ds.examples, [], { batchSize: 4, seed: 0, lengthBuckets: false, exactMatchLimit: 0 });
+    const out = join(tmp, `frozen-${method.kind}`);
+    await trainLoop(trainables(adapter, m.lm.weights), objective, {
+      epochs: 1, maxSteps: 2, gradAccum: 1, lr: 0.01, warmup: 0, schedule: 'constant', weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8,
+      maxGradNorm: 1, evalEvery: 0, saveEvery: 0, patience: 0, outDir: out, resume: false, label: 't', fingerprint: {}, quiet: true,
+    });
+    const trainable = new Set(adapter.baseTrainable);
+    for (const [k, v] of m.lm.weights) {
+      if (trainable.has(k)) assert.notDeepEqual(v, before.get(k), `${k} should train`);
+      else assert.deepEqual(v, before.get(k), `${k} must stay frozen`);
+    }
+    adapter.params.forEach((p, i) => assert.notDeepEqual(p.data, adapterBefore[i], `${p.name} should train`));
+    assert.equal(trainable.size, method.kind === 'lora' ? 0 : 9); // last layer of 'tiny': 9 tensors
+  }
+});
+
+const cli = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/plum.js'), ...args], { encoding: 'utf8' });
+
+for (const [name, content, message] of [
+  ['malformed JSON line', '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}\n{"messages": [\n', /bad\.jsonl:2: .*JSON/],
+  ['missing assistant turn', '{"messages": [{"role": "user", "content": "hi"}]}\n', /bad\.jsonl:1: .*assistant/],
+  ['empty file', '', /bad\.jsonl.*empty/],
+  ['wrong field type', '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": 5}]}\n', /bad\.jsonl:1: messages\[1\]\.content/],
+] as const) {
+  test(`bad data (${name}): one-line error naming the line and field, exit 1, output untouched`, () => {
+    const bad = join(tmp, 'bad.jsonl');
+    writeFileSync(bad, content);
+    const out = join(tmp, `out-${name.replace(/\W/g, '')}`);
+    const r = cli(['train', 'sft', '--model', model, '--data', bad, '--method', 'lora', '--out', out, '--quiet']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, message);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.ok(!existsSync(out), 'nothing written');
+  });
+}
+
+test('an option that does not apply to the method is an error naming it', () => {
+  const r = cli(['train', 'sft', '--model', model, '--data', data, '--method', 'soft-prompt', '--r', '8', '--out', join(tmp, 'x')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--r does not apply to --method soft-prompt \(it is an option of lora\)/);
+  const r2 = cli(['train', 'sft', '--model', model, '--data', data, '--method', 'dora', '--out', join(tmp, 'x')]);
+  assert.equal(r2.status, 1);
+  assert.match(r2.stderr, /--method: .*soft-prompt/);
+});
+
+test('options from a YAML config file; unknown keys are named', async () => {
+  const cfg = join(tmp, 'run.yaml');
+  writeFileSync(cfg, `model: ${model}\ndata: ${data}\nmethod: soft-prompt\nvirtualTokens: 2\nmaxSteps: 1\nquiet: true\nexactMatch: 0\n`);
+  const out = join(tmp, 'yaml-out');
+  await runSftCommand({ config: cfg, out });
+  assert.ok(existsSync(join(out, 'adapter_config.json')));
+  writeFileSync(cfg, `model: ${model}\ndata: ${data}\nmethod: lora\nbogus: 1\n`);
+  await assert.rejects(runSftCommand({ config: cfg, out: join(tmp, 'y2') }), /unknown option "bogus"/);
+});
