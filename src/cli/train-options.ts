@@ -51,6 +51,7 @@ export const TrainOptionsSchema = z
     overlong: z.enum(OVERLONG_POLICIES).default('error'),
     heldOutFraction: coerceNum.pipe(z.number().gt(0).lt(1)).optional(),
     heldOutFile: z.string().min(1).optional(),
+    eos: z.string().min(1).optional(),
     exactMatch: coerceInt.pipe(z.number().int().min(0)).default(64),
     lengthBuckets: coerceBool.default(true),
     // optimisation

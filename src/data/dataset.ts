@@ -31,12 +31,15 @@ export interface LoadSftOptions {
   overlong?: OverlongPolicy;
   /** Further chat-template variables (enable_thinking ...). */
   extra?: Record<string, unknown>;
+  /** Token that ends prompt/completion examples (default: the tokenizer's EOS). */
+  eosId?: number;
 }
 const loadOptionsSchema = z.object({
   format: z.enum(SFT_FORMATS).optional(),
   maxLength: z.number().int().positive().optional(),
   overlong: z.enum(OVERLONG_POLICIES).default('error'),
   extra: z.record(z.string(), z.unknown()).optional(),
+  eosId: z.number().int().nonnegative().optional(),
 });
 
 export interface SftStats {
@@ -91,7 +94,7 @@ export function loadSftDataset(file: string | string[], tok: PlumTokenizer, opts
     const { format, records } = readSftFile(f, { format: o.format });
     formats.push(format);
     for (const record of records) {
-      const ex = tokenizeExample(tok, record, { extra: o.extra });
+      const ex = tokenizeExample(tok, record, { extra: o.extra, eosId: o.eosId });
       if (ex.segmented) segmented++;
       all.push({ ids: ex.ids, labels: ex.labels, source: record.source });
     }

@@ -32,6 +32,8 @@ export const IGNORE_INDEX = -100;
 export interface TokenizeOptions {
   /** Further chat-template variables (enable_thinking, tools ...). */
   extra?: Record<string, unknown>;
+  /** Token that ends a prompt/completion example (default: the tokenizer's first EOS id). */
+  eosId?: number;
 }
 
 export interface TokenizedExample {
@@ -165,8 +167,8 @@ function tokenizeChat(tok: PlumTokenizer, r: ChatRecord, opts: TokenizeOptions):
   return { ids, labels, segmented: ex.segmented };
 }
 
-function tokenizeText(tok: PlumTokenizer, r: TextRecord): TokenizedExample {
-  const eos = tok.eosIds[0];
+function tokenizeText(tok: PlumTokenizer, r: TextRecord, eosId?: number): TokenizedExample {
+  const eos = eosId ?? tok.eosIds[0];
   if (eos === undefined) fail(`${where(r)}: the tokenizer has no EOS token to end the completion with; set eos_token in tokenizer_config.json`);
   const text = r.prompt + r.completion;
   const ex = encodeSpans(tok, text, [{ start: r.prompt.length, end: text.length }]);
@@ -183,5 +185,5 @@ function tokenizeText(tok: PlumTokenizer, r: TextRecord): TokenizedExample {
  * // ids = [BOS?] + tokens of the prompt + tokens of ' 4' + [EOS]; labels are -100 up to ' 4'
  */
 export function tokenizeExample(tok: PlumTokenizer, record: SftRecord, opts: TokenizeOptions = {}): TokenizedExample {
-  return record.kind === 'chat' ? tokenizeChat(tok, record, opts) : tokenizeText(tok, record);
+  return record.kind === 'chat' ? tokenizeChat(tok, record, opts) : tokenizeText(tok, record, opts.eosId);
 }

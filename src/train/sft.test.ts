@@ -12,6 +12,7 @@ import { REPO_ROOT } from '../testing/shared.js';
 import { loadModel } from '../model/load.js';
 import { loadSftDataset } from '../data/dataset.js';
 import { makeAdapter } from './session.js';
+import type { MethodConfig } from '../peft/types.js';
 import { sftObjective } from './sft.js';
 import { trainLoop, trainables } from './loop.js';
 
@@ -55,7 +56,11 @@ test('resume refuses a checkpoint made with other options, naming the option', a
 });
 
 test('only the trainable tensors change (frozen base weights stay bit-identical)', async () => {
-  for (const method of [{ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'], rslora: false }, { kind: 'last-layers', layers: 1, includeHead: false }] as const) {
+  const methods: MethodConfig[] = [
+    { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'], rslora: false },
+    { kind: 'last-layers', layers: 1, includeHead: false },
+  ];
+  for (const method of methods) {
     const m = loadModel(model);
     const before = new Map([...m.lm.weights].map(([k, v]) => [k, v.slice()]));
     const adapter = await makeAdapter(m, method, 1);

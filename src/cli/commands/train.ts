@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { loadSftDataset, splitHeldOut } from '../../data/dataset.js';
-import { loadModel } from '../../model/load.js';
+import { type LoadedModel, loadModel } from '../../model/load.js';
 import { trainLoop, trainables } from '../../train/loop.js';
 import { checkOutDir, fileHash, makeAdapter, saveResult } from '../../train/session.js';
 import { sftObjective } from '../../train/sft.js';
@@ -62,6 +62,14 @@ export function fingerprintOf(o: TrainOptions, dataHash: string): Record<string,
   return { ...rest, dataHash };
 }
 
+/** --eos: a token (string or id) that ends completions; generation must stop at it too. */
+function endToken(m: LoadedModel, eos: string): number {
+  const id = /^\d+$/.test(eos) ? Number(eos) : m.tokenizer.tokenToId(eos);
+  if (id === undefined || id >= m.cfg.vocabSize) fail(`train sft: --eos: "${eos}" is not a token of this model`);
+  if (!m.eosIds.includes(id)) fail(`train sft: --eos: token ${id} does not stop generation for this model (its EOS ids are ${m.eosIds.join(', ')})`);
+  return id;
+}
+
 export async function runSftCommand(raw: Record<string, unknown>): Promise<void> {
   const o = resolveTrainOptions(raw, 'train sft');
   const method = methodConfigOf(o, 'train sft');
@@ -70,7 +78,7 @@ export async function runSftCommand(raw: Record<string, unknown>): Promise<void>
   // Validate every record before anything is written.
   const files = o.heldOutFile ? [o.data, o.heldOutFile] : [o.data];
   const maxLength = o.maxLength ?? Math.min(m.cfg.maxPositionEmbeddings, 2048);
-  const ds = loadSftDataset(files, m.tokenizer, { format: o.format, maxLength, overlong: o.overlong });
+  const ds = loadSftDataset(files, m.tokenizer, { format: o.format, maxLength, overlong: o.overlong, eosId: o.eos === undefined ? undefined : endToken(m, o.eos) });
   let train = ds.examples;
   let heldOut: typeof train = [];
   if (o.heldOutFile || o.heldOutFraction) ({ train, heldOut } = splitHeldOut(ds.examples, { file: o.heldOutFile, fraction: o.heldOutFraction, seed: o.seed }));
@@ -103,6 +111,7 @@ export function register(program: Command): void {
     .option('--overlong <policy>', 'over-long examples: error | truncate | drop (default error)')
     .option('--held-out-fraction <x>', 'hold out this share of the data for evaluation')
     .option('--held-out-file <file>', 'evaluation data file')
+    .option('--eos <token>', 'token that ends prompt/completion examples (default: the tokenizer EOS); must stop generation')
     .option('--exact-match <n>', 'held-out examples checked by greedy generation (default 64)')
     .action((opts) => runSftCommand(opts));
 }
