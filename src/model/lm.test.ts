@@ -98,3 +98,19 @@ test('seeded sampling is reproducible and greedy equals argmax decoding', async 
   }
   assert.deepEqual(greedy[0]!.tokens, seq.slice(2));
 });
+
+test('extend continues a cloned cached prefix exactly like one long prefill', async () => {
+  const cfg = tinyConfig({ architectures: ['Qwen2ForCausalLM'] });
+  const lm = new CausalLM(cfg, randomWeights(cfg, 8), backend);
+  const system = [1, 4, 9, 16, 25, 36, 3];
+  const { cache } = await lm.prefill([system], null, 0);
+  const a = lm.cloneCache(cache);
+  const b = lm.cloneCache(cache);
+  const la = await lm.extend(a, [[11, 12, 13]]);
+  const lb = await lm.extend(b, [[20]]);
+  assert.deepEqual(cache.len, [7]);
+  assert.ok(maxAbsDiff(la[0]!, (await lm.logits([...system, 11, 12, 13]))[9]!) < 1e-5);
+  assert.ok(maxAbsDiff(lb[0]!, (await lm.logits([...system, 20]))[7]!) < 1e-5);
+  const next = await lm.decode(a, [5]);
+  assert.ok(maxAbsDiff(next[0]!, (await lm.logits([...system, 11, 12, 13, 5]))[10]!) < 1e-5);
+});

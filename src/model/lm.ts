@@ -135,35 +135,56 @@ export class CausalLM {
   }
 
   /** Feed one token per row; returns next-token logits [B][V]. Grows the cache when full. */
-  async decode(cache: KVCache, tokens: number[]): Promise<Float32Array[]> {
+  decode(cache: KVCache, tokens: number[]): Promise<Float32Array[]> {
+    return this.extend(cache, tokens.map((t) => [t]));
+  }
+
+  /**
+   * Append tokens to every row of a cache (rows may get different counts, at least one each)
+   * and return each row's next-token logits [B][V]. Used by decode (one token) and to continue
+   * from a cached prefix (e.g. a shared system prompt).
+   */
+  async extend(cache: KVCache, tokens: number[][]): Promise<Float32Array[]> {
     const B = tokens.length;
-    if (Math.max(...cache.len) >= cache.capacity) this.grow(cache, cache.capacity * 2);
+    if (B !== cache.len.length) throw new Error(`extend: ${B} rows for a cache of ${cache.len.length}`);
+    if (tokens.some((t) => t.length === 0)) throw new Error('extend: every row needs at least one token');
+    const T = Math.max(...tokens.map((t) => t.length)) === 1 ? 1 : bucket(Math.max(...tokens.map((t) => t.length)));
+    const need = Math.max(...cache.len.map((l, b) => l + tokens[b]!.length));
+    if (need > cache.capacity) this.grow(cache, bucket(need, cache.capacity * 2));
     const adapter = cache.adapter;
     const Pn = adapter?.prefixLength ?? 0;
     const cap = cache.capacity;
-    const { run } = await this.compiled({ B, T: 1, withVirtual: false, cache: cap, output: 'last-logits', present: true }, adapter);
-    const rows: RowLayout[] = cache.len.map((len) => {
-      const keyPos = new Int32Array(Pn + cap + 1).fill(-1);
+    const { run } = await this.compiled({ B, T, withVirtual: false, cache: cap, output: 'last-logits', present: true }, adapter);
+    const ids = new BigInt64Array(B * T);
+    const lastIdx = new BigInt64Array(B);
+    const rows: RowLayout[] = cache.len.map((len, b) => {
+      const n = tokens[b]!.length;
+      tokens[b]!.forEach((id, t) => (ids[b * T + t] = BigInt(id)));
+      lastIdx[b] = BigInt(n - 1);
+      const queryPos = new Int32Array(T).fill(-1);
+      for (let t = 0; t < n; t++) queryPos[t] = Pn + len + t;
+      const keyPos = new Int32Array(Pn + cap + T).fill(-1);
       for (let s = 0; s < Pn + len; s++) keyPos[s] = s;
-      keyPos[Pn + cap] = Pn + len;
-      return { keyPos, queryPos: Int32Array.from([Pn + len]) };
+      keyPos.set(queryPos, Pn + cap);
+      return { keyPos, queryPos };
     });
     const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
-    const bias = attentionBias(rows, 1, Pn + cap + 1, this.cfg.slidingWindow);
-    const extra: Record<string, HostArray> = {
-      ids: BigInt64Array.from(tokens.map(BigInt)),
-      cos,
-      sin,
-      bias,
-      last_idx: new BigInt64Array(B),
-    };
+    const bias = attentionBias(rows, T, Pn + cap + T, this.cfg.slidingWindow);
+    const extra: Record<string, HostArray> = { ids, cos, sin, bias, last_idx: lastIdx };
     for (let l = 0; l < this.cfg.numLayers; l++) {
       extra[`past_k.${l}`] = cache.k[l]!;
       extra[`past_v.${l}`] = cache.v[l]!;
     }
     const out = await run.run(this.feeds(run, adapter, extra));
-    this.writePresent(cache, out, 1, tokens.map(() => 1), [...cache.len]);
+    this.writePresent(cache, out, T, tokens.map((t) => t.length), [...cache.len]);
     return this.splitRows(out.logits as Float32Array, B);
+  }
+
+  /** An independent copy of a cache (optionally with more capacity), e.g. to reuse a cached prefix. */
+  cloneCache(cache: KVCache, capacity = cache.capacity): KVCache {
+    const copy: KVCache = { ...cache, k: cache.k.map((a) => a.slice()), v: cache.v.map((a) => a.slice()), len: [...cache.len] };
+    if (capacity > cache.capacity) this.grow(copy, capacity);
+    return copy;
   }
 
   private splitRows(flat: Float32Array, B: number): Float32Array[] {
