@@ -51,12 +51,13 @@ export function bucketLength(n: number): number {
   return T;
 }
 
-interface Row {
+export interface Row {
   ids: readonly number[];
   labels: readonly number[];
 }
 
-function pack(rows: Row[], padId: number): Batch {
+/** Right-pad rows into one batch (T = the power-of-two bucket of the longest row). */
+export function packRows(rows: readonly Row[], padId: number): Batch {
   const B = rows.length;
   const T = bucketLength(Math.max(...rows.map((r) => r.ids.length)));
   const ids = new BigInt64Array(B * T).fill(BigInt(padId));
@@ -90,12 +91,12 @@ export function makeBatches<E extends Row>(examples: readonly E[], opts: BatchOp
     if (e.ids.length === 0 || e.ids.length !== e.labels.length) throw new Error(`example ${i}: ids (${e.ids.length}) and labels (${e.labels.length}) must be non-empty and of equal length`);
   });
   const order = shuffled(examples, seed, epoch);
-  if (!lengthBuckets) return chunk(order, batchSize).map((rows) => pack(rows, padId));
+  if (!lengthBuckets) return chunk(order, batchSize).map((rows) => packRows(rows, padId));
   const groups = chunk(order, batchSize * BUCKET_WINDOW_BATCHES).flatMap((window) =>
     chunk(
       window.slice().sort((a, b) => b.ids.length - a.ids.length),
       batchSize,
     ),
   );
-  return shuffled(groups, seed, epoch, 1).map((rows) => pack(rows, padId));
+  return shuffled(groups, seed, epoch, 1).map((rows) => packRows(rows, padId));
 }

@@ -1,6 +1,10 @@
 /**
  * Seeded shuffling for data order. Deterministic across platforms: 32-bit integer maths only.
  */
+import { rng as mulberry32 } from '../util/random.js';
+
+/** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). */
+export { mulberry32 };
 
 /** Hash a list of integers (seed, epoch ...) to one 32-bit seed (murmur3's finaliser per word). */
 export function mixSeed(...words: number[]): number {
@@ -12,18 +16,6 @@ export function mixSeed(...words: number[]): number {
     h ^= h >>> 16;
   }
   return h >>> 0;
-}
-
-/** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A Fisher-Yates shuffled copy of `items`, the same for the same seed words. */
