@@ -14,6 +14,11 @@ export interface GenerateOptions extends SamplingOptions {
   stop?: string[];
   decode?: (ids: number[]) => string;
   adapter?: ModelAdapter | null;
+  /**
+   * One sampling seed per row (overrides `seed`), so that a row's text does not depend on which
+   * batch or position it lands in. Without it row b uses `seed + b * 7919`.
+   */
+  seeds?: number[];
   /** Called for each new token of each row, in order. */
   onToken?: (row: number, id: number) => void;
 }
@@ -29,7 +34,7 @@ export interface Generation {
 
 export async function generate(lm: CausalLM, prompts: number[][], opts: GenerateOptions): Promise<Generation[]> {
   const B = prompts.length;
-  const rands = prompts.map((_, b) => seededRandom(opts.seed + b * 7919));
+  const rands = prompts.map((_, b) => seededRandom(opts.seeds?.[b] ?? opts.seed + b * 7919));
   const out: Generation[] = prompts.map(() => ({ tokens: [], finishReason: 'length' }));
   const done = new Array<boolean>(B).fill(opts.maxTokens <= 0);
   if (done.every(Boolean)) return out;
