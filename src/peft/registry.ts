@@ -22,3 +22,17 @@ export function createAdapter(config: MethodConfig, base: BaseModel, seed: numbe
 export function restoreAdapter(config: MethodConfig, base: BaseModel, tensors: Map<string, Float32Array>): PeftAdapter {
   return (methods[config.kind] as Method<MethodConfig>).restore(config, base, tensors);
 }
+
+/** The base model itself, as an adapter with nothing to train (e.g. the reference of DPO). */
+export function noAdapter(): PeftAdapter {
+  return {
+    id: 'none',
+    config: { kind: 'full' },
+    virtualTokens: 0,
+    prefixLength: 0,
+    params: [],
+    baseTrainable: [],
+    attach: () => ({}),
+    feeds: () => ({}),
+  };
+}

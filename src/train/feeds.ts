@@ -24,6 +24,8 @@ export interface PreparedBatch {
   feeds: Record<string, HostArray>;
   /** Number of label tokens (the loss is a sum over them). */
   tokens: number;
+  /** Row of each label slot (K entries; -1 for padding slots). */
+  labelRows: Int32Array;
 }
 
 /** Graph inputs for a batch; K (label slots) is a power of two >= the number of labels. */
@@ -33,6 +35,7 @@ export function prepareBatch(cfg: ModelConfig, adapter: ModelAdapter, batch: Pad
   const Pn = adapter.prefixLength;
   const pos: number[] = [];
   const lab: number[] = [];
+  const rowOf: number[] = [];
   const layouts = batch.lengths.map((n, b) => {
     // Position t predicts token t + 1.
     for (let t = 0; t + 1 < n; t++) {
@@ -40,6 +43,7 @@ export function prepareBatch(cfg: ModelConfig, adapter: ModelAdapter, batch: Pad
       if (l !== -100n) {
         pos.push(b * T + t);
         lab.push(Number(l));
+        rowOf.push(b);
       }
     }
     return sequenceLayout(n, N, T, Pn);
@@ -47,6 +51,8 @@ export function prepareBatch(cfg: ModelConfig, adapter: ModelAdapter, batch: Pad
   const K = bucket(Math.max(pos.length, 1), 16);
   const labelPos = new BigInt64Array(K);
   const labelIds = new BigInt64Array(K).fill(-100n);
+  const labelRows = new Int32Array(K).fill(-1);
+  labelRows.set(rowOf);
   pos.forEach((p, i) => {
     labelPos[i] = BigInt(p);
     labelIds[i] = BigInt(lab[i]!);
@@ -54,5 +60,5 @@ export function prepareBatch(cfg: ModelConfig, adapter: ModelAdapter, batch: Pad
   const flatPos = Array.from(layouts.flatMap((l) => [...l.queryPos]), (p) => Math.max(p, 0));
   const { cos, sin } = ropeTables(cfg, flatPos);
   const bias = attentionBias(layouts, N + T, Pn + N + T, cfg.slidingWindow);
-  return { shape: { B, T, K }, feeds: { ids: batch.ids, cos, sin, bias, label_pos: labelPos, label_ids: labelIds }, tokens: pos.length };
+  return { shape: { B, T, K }, feeds: { ids: batch.ids, cos, sin, bias, label_pos: labelPos, label_ids: labelIds }, tokens: pos.length, labelRows };
 }

@@ -16,6 +16,7 @@ import { grad } from '../graph/autodiff.js';
 import type { ModelConfig } from '../model/config.js';
 import { WeightInputs, decoder, embed, lmHead } from '../model/decoder.js';
 import type { PeftAdapter } from '../peft/types.js';
+import { type PreferenceLoss, preferenceLoss } from './losses.js';
 
 export interface TrainShape {
   B: number;
@@ -87,4 +88,41 @@ export function buildSftStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainSha
   const hits = op.and(op.equal(op.argmax(logits), labels), op.not(op.equal(labels, -100)));
   const correct = op.reduceSum(op.cast(hits, 'float32'), [0]);
   return { loss_sum: lossSum, correct, ...(withGrads ? trainableGrads(f, adapter, lossSum) : {}) };
+}
+
+export interface PairShape {
+  /** Pairs in the batch; rows 0..P-1 are chosen, P..2P-1 rejected. */
+  P: number;
+  T: number;
+  K: number;
+}
+
+/**
+ * Preference step: per-row sequence log-probabilities of the labelled tokens
+ * (log pi(y|x) = sum over label slots, rows picked by a one-hot [K, 2P] matrix), the implicit
+ * reward margin against fed reference log-probabilities, and the preference loss.
+ * Inputs besides the policy's: label_row [K, 2P] float one-hot, ref_logps [2P].
+ * Outputs: logps [2P], loss_sum, grad:<name> (withGrads).
+ */
+export function buildPreferenceStep(
+  cfg: ModelConfig,
+  adapter: PeftAdapter,
+  s: PairShape,
+  loss: { kind: PreferenceLoss; beta: number } | null,
+  withGrads = true,
+): Record<string, Value> {
+  const R = 2 * s.P;
+  const f = policyForward(cfg, adapter, R, s.T);
+  const g = f.graph;
+  const pos = g.input('label_pos', [s.K], 'int64');
+  const labels = g.input('label_ids', [s.K], 'int64');
+  const rowOf = g.input('label_row', [s.K, R]);
+  const lp = targetLogProbs(lmHead(f.weights, op.gather(f.hidden, pos)), labels); // [K]
+  const logps = op.reshape(op.matmul(op.reshape(lp, [1, s.K]), rowOf), [R]); // [2P]
+  if (!loss) return { logps };
+  const ref = g.input('ref_logps', [R]);
+  const diff = op.sub(logps, ref); // log pi - log ref, per row
+  const d = op.sub(op.slice(diff, 0, 0, s.P), op.slice(diff, 0, s.P, R)); // [P]
+  const lossSum = op.reduceSum(preferenceLoss(loss.kind, d, loss.beta), [0]);
+  return { logps, loss_sum: lossSum, ...(withGrads ? trainableGrads(f, adapter, lossSum) : {}) };
 }
