@@ -45,7 +45,7 @@ export const TrainOptionsSchema = z
     rslora: coerceBool.optional(),
     layers: coerceInt.optional(),
     // data
-    data: z.string().min(1),
+    data: z.string().min(1).optional(),
     format: z.enum(SFT_FORMATS).optional(),
     maxLength: coerceInt.pipe(z.number().int().min(2)).optional(),
     overlong: z.enum(OVERLONG_POLICIES).default('error'),

@@ -8,6 +8,7 @@ import { checkOutDir, fileHash, makeAdapter, saveResult } from '../../train/sess
 import { sftObjective } from '../../train/sft.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { fail } from '../../util/errors.js';
+import { registerDpo } from './train-dpo.js';
 import { DEFAULT_LR, METHODS, type TrainOptions, methodConfigOf, resolveTrainOptions } from '../train-options.js';
 
 /** Flags common to every `plum train` objective. */
@@ -47,7 +48,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--quiet', 'no progress bar');
 }
 
-function loopOptions(o: TrainOptions, label: string, fingerprint: Record<string, unknown>) {
+export function loopOptions(o: TrainOptions, label: string, fingerprint: Record<string, unknown>) {
   return {
     epochs: o.epochs, maxSteps: o.maxSteps, gradAccum: o.gradAccum, lr: o.lr ?? DEFAULT_LR[o.method], warmup: o.warmup,
     schedule: o.schedule, weightDecay: o.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: o.maxGradNorm,
@@ -72,6 +73,7 @@ function endToken(m: LoadedModel, eos: string): number {
 
 export async function runSftCommand(raw: Record<string, unknown>): Promise<void> {
   const o = resolveTrainOptions(raw, 'train sft');
+  if (!o.data) fail('train sft: --data is required (a JSONL or JSON file of examples)');
   const method = methodConfigOf(o, 'train sft');
   checkOutDir(o.out, o.resume, o.force);
   const m = loadModel(o.model);
@@ -114,4 +116,5 @@ export function register(program: Command): void {
     .option('--eos <token>', 'token that ends prompt/completion examples (default: the tokenizer EOS); must stop generation')
     .option('--exact-match <n>', 'held-out examples checked by greedy generation (default 64)')
     .action((opts) => runSftCommand(opts));
+  registerDpo(train);
 }
