@@ -126,3 +126,34 @@ export function buildPreferenceStep(
   const lossSum = op.reduceSum(preferenceLoss(loss.kind, d, loss.beta), [0]);
   return { logps, loss_sum: lossSum, ...(withGrads ? trainableGrads(f, adapter, lossSum) : {}) };
 }
+
+/**
+ * Logits of the K label positions only ([K, V]); no gradients. Used for teachers (distillation)
+ * and evaluation.
+ */
+export function buildLogitsAt(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape): Record<string, Value> {
+  const f = policyForward(cfg, adapter, s.B, s.T);
+  const pos = f.graph.input('label_pos', [s.K], 'int64');
+  return { logits: lmHead(f.weights, op.gather(f.hidden, pos)) };
+}
+
+/**
+ * Distillation step: cross-entropy of the student against sparse teacher distributions at the
+ * K label positions: -sum_k sum_j p_teacher[k, j] log p_student(idx[k, j]).
+ * (KL(teacher || student) = this - H(teacher); the entropy does not depend on the student.)
+ * Inputs: label_pos [K], teacher_idx [K, J] int64, teacher_p [K, J] (rows of padding slots are 0).
+ */
+export function buildDistillStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape, J: number, withGrads = true): Record<string, Value> {
+  const f = policyForward(cfg, adapter, s.B, s.T);
+  const g = f.graph;
+  const pos = g.input('label_pos', [s.K], 'int64');
+  const idx = g.input('teacher_idx', [s.K, J], 'int64');
+  const p = g.input('teacher_p', [s.K, J]);
+  const logits = lmHead(f.weights, op.gather(f.hidden, pos)); // [K, V]
+  const lsm = op.logSoftmax(logits);
+  const picked = op.gatherElements(lsm, idx, 1); // [K, J]
+  const ce = op.neg(op.reduceSum(op.mul(picked, p), [0, 1]));
+  const agree = op.cast(op.equal(op.argmax(logits), op.reshape(op.slice(idx, 1, 0, 1), [s.K])), 'float32');
+  const out: Record<string, Value> = { loss_sum: ce, agree };
+  return withGrads ? { ...out, ...trainableGrads(f, adapter, ce) } : out;
+}

@@ -8,6 +8,8 @@ import { register as serve } from './serve.js';
 import { register as sample } from './sample.js';
 import { register as voteRules } from './vote-rules.js';
 import { register as prefs } from './prefs.js';
+import { register as vote } from './vote.js';
+import { register as distill } from './distill.js';
 
 /** Every CLI command, in the order `plum --help` lists them. */
-export const commands: Array<(program: Command) => void> = [generate, score, train, convert, init, serve, sample, voteRules, prefs];
+export const commands: Array<(program: Command) => void> = [generate, score, train, distill, convert, init, serve, sample, vote, voteRules, prefs];
