@@ -20,7 +20,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { PlumError, fail } from '../util/errors.js';
 
 export type VoteKind = 'best' | 'worst' | 'rank' | 'all-bad' | 'up' | 'down';
-export const VOTE_KINDS: readonly VoteKind[] = ['best', 'worst', 'rank', 'all-bad', 'up', 'down'];
+export const VOTE_KINDS = ['best', 'worst', 'rank', 'all-bad', 'up', 'down'] as const satisfies readonly VoteKind[];
 /** Kinds that name one candidate (`candidateId` required). */
 export const SINGLE_CANDIDATE_KINDS: readonly VoteKind[] = ['best', 'worst', 'up', 'down'];
 
@@ -174,6 +174,11 @@ export class VoteStore {
       .prepare<unknown[], { prompt_id: string }>('SELECT DISTINCT prompt_id FROM votes WHERE voter = ? AND undone_at IS NULL')
       .all(voter);
     return new Set(rows.map((r) => r.prompt_id));
+  }
+
+  /** Everyone who has ever voted here (including votes since undone), by name. */
+  voters(): string[] {
+    return this.db.prepare<[], { voter: string }>('SELECT DISTINCT voter FROM votes ORDER BY voter').all().map((r) => r.voter);
   }
 
   /** Counts over active votes: votes, distinct voters, distinct prompts. */
