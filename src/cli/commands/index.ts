@@ -4,10 +4,12 @@ import { register as generate } from './generate.js';
 import { register as score } from './score.js';
 import { register as init } from './init.js';
 import { register as train } from './train.js';
+import { register as serve } from './serve.js';
 import { register as sample } from './sample.js';
 import { register as voteRules } from './vote-rules.js';
 import { register as prefs } from './prefs.js';
 import { register as vote } from './vote.js';
+import { register as distill } from './distill.js';
 
 /** Every CLI command, in the order `plum --help` lists them. */
-export const commands: Array<(program: Command) => void> = [generate, score, train, convert, init, sample, vote, voteRules, prefs];
+export const commands: Array<(program: Command) => void> = [generate, score, train, distill, convert, init, serve, sample, vote, voteRules, prefs];
