@@ -53,9 +53,9 @@ const messageList = z.array(chatMessageSchema).min(1, 'is empty; add the convers
 
 const schemas = {
   'prompt-chosen-rejected': z.object({
-    prompt: z.union([z.string(), messageList]),
-    chosen: z.union([z.string(), oneReply]),
-    rejected: z.union([z.string(), oneReply]),
+    prompt: z.union([z.string(), messageList], { error: 'must be a string or a list of {"role", "content"} messages' }),
+    chosen: z.union([z.string(), oneReply], { error: 'must be a string or [{"role": "assistant", "content": "..."}]' }),
+    rejected: z.union([z.string(), oneReply], { error: 'must be a string or [{"role": "assistant", "content": "..."}]' }),
     prompt_id: z.string().optional(),
   }),
   openai: z.object({
