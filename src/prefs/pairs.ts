@@ -158,9 +158,9 @@ export function parsePairRecord(format: PairFormat, raw: unknown): Parsed {
 /** The format a record's keys suggest, or null. */
 export function detectPairFormat(raw: unknown): PairFormat | null {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
-  if ('preferred_output' in raw || 'input' in raw) return 'openai';
   if ('conversations' in raw) return 'sharegpt';
-  if ('instruction' in raw) return 'alpaca';
+  if ('instruction' in raw) return 'alpaca'; // before openai: Alpaca records have "input" too
+  if ('preferred_output' in raw || 'input' in raw) return 'openai';
   if ('prompt' in raw) return 'prompt-chosen-rejected';
   if ('chosen' in raw && 'rejected' in raw) return 'hh-rlhf';
   return null;
