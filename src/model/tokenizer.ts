@@ -48,7 +48,7 @@ export interface PlumTokenizer {
   chatTemplate: string | null;
   applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean; extra?: Record<string, unknown> }): string;
   /** Streaming decode helper; special tokens are skipped unless `skipSpecialTokens: false`. */
-  createDecodeStream(opts?: DecodeOptions): DecodeStream;
+  createDecodeStream(opts?: DecodeOptions & { context?: number[] }): DecodeStream;
 }
 
 const specialToken = z.union([z.string(), z.object({ content: z.string() }).passthrough()]).nullish();
@@ -237,7 +237,7 @@ export function loadTokenizer(dir: string): PlumTokenizer {
         extra: opts.extra,
       });
     },
-    createDecodeStream: (opts = {}) => createDecodeStream(decode, { skipSpecialTokens: opts.skipSpecialTokens ?? true }),
+    createDecodeStream: (opts = {}) => createDecodeStream(decode, { skipSpecialTokens: opts.skipSpecialTokens ?? true }, opts.context),
   };
 }
 
@@ -248,10 +248,14 @@ export function loadTokenizer(dir: string): PlumTokenizer {
  * what it adds beyond `ids[prefixStart..readStart]`, but only once that text does not end in
  * U+FFFD (an incomplete UTF-8 sequence that later bytes will finish).
  */
-export function createDecodeStream(decode: (ids: number[], opts?: DecodeOptions) => string, opts: DecodeOptions): DecodeStream {
-  const ids: number[] = [];
+/**
+ * `context`: the last prompt ids, so that the first generated piece decodes as it would after
+ * the prompt (keeping its leading space) — the streamed text then equals decodeContinuation.
+ */
+export function createDecodeStream(decode: (ids: number[], opts?: DecodeOptions) => string, opts: DecodeOptions, context: number[] = []): DecodeStream {
+  const ids: number[] = context.slice(-4);
   let prefixStart = 0; // window start: gives the decoder context for the first new token
-  let readStart = 0; // ids before this are emitted
+  let readStart = ids.length; // ids before this are emitted
   const step = (final: boolean): string => {
     const prefixText = decode(ids.slice(prefixStart, readStart), opts);
     const fullText = decode(ids.slice(prefixStart), opts);
@@ -267,4 +271,18 @@ export function createDecodeStream(decode: (ids: number[], opts?: DecodeOptions)
     },
     flush: () => step(true),
   };
+}
+
+/**
+ * The text a generation adds after its prompt: decode(prompt + generated) minus decode(prompt).
+ * Decoding the generated ids alone would drop a leading space (SentencePiece strips the first
+ * piece's space at the start of a text), so re-tokenising prompt + text would not give back
+ * the generated tokens.
+ */
+export function decodeContinuation(tok: PlumTokenizer, prompt: number[], generated: number[]): string {
+  const opts = { skipSpecialTokens: true };
+  if (generated.length === 0) return '';
+  const p = prompt.length ? tok.decode(prompt, opts) : '';
+  const full = tok.decode([...prompt, ...generated], opts);
+  return full.startsWith(p) ? full.slice(p.length) : tok.decode(generated, opts);
 }

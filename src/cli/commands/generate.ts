@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadGenerationDefaults, encodePrompt, loadModel } from '../../model/load.js';
 import { generate } from '../../model/generate.js';
+import { decodeContinuation } from '../../model/tokenizer.js';
 import { loadAdapterForModel } from '../adapters.js';
 import { int, num, parseOptions } from '../options.js';
 
@@ -40,7 +41,7 @@ export function register(program: Command): void {
       const adapter = o.adapter ? loadAdapterForModel(o.adapter, m) : null;
       const defaults = loadGenerationDefaults(o.model);
       const ids = encodePrompt(m.tokenizer, o.prompt, o.chat ? { system: o.system } : undefined);
-      const stream = m.tokenizer.createDecodeStream({ skipSpecialTokens: true });
+      const stream = m.tokenizer.createDecodeStream({ skipSpecialTokens: true, context: ids });
       let emitted = '';
       const write = (s: string): void => {
         if (!s) return;
@@ -58,7 +59,7 @@ export function register(program: Command): void {
         eosIds: m.eosIds,
         stop: o.stop,
         adapter,
-        decode: (t) => m.tokenizer.decode(t, { skipSpecialTokens: true }),
+        decode: (t) => decodeContinuation(m.tokenizer, ids, t),
         onToken: (_b, id) => {
           // With stop strings, hold back enough text that a stop string is never printed.
           held.push(stream.push(id));
