@@ -99,7 +99,8 @@ export function pageRoutes(ctx: VoteContext): Hono {
 
   app.post('/voter', async (c) => {
     const form = await c.req.parseBody();
-    const r = voterName.safeParse(form.name);
+    // A "continue as" chip sends `pick`; the text field sends `name`.
+    const r = voterName.safeParse(form.pick ?? form.name);
     if (!r.success) return c.html(page(null, voterForm(ctx.store.voters(), `Name ${r.error.issues[0]!.message}.`)), 400);
     setCookie(c, COOKIE, r.data, { path: '/', httpOnly: true, sameSite: 'Lax', maxAge: 365 * 24 * 3600 });
     return c.redirect('/', 303);

@@ -60,7 +60,7 @@ export function voterForm(known: string[], error?: string): Html {
       <button class="btn primary" type="submit">Start voting</button>
     </div>
     ${error ? html`<p class="flash error">${error}</p>` : ''}
-    ${known.length ? html`<p class="muted">Continue as: ${known.map((v) => html`<button class="chip" name="name" value="${v}" formnovalidate>${v}</button> `)}</p>` : ''}
+    ${known.length ? html`<p class="muted">Continue as: ${known.map((v) => html`<button class="chip" name="pick" value="${v}" formnovalidate>${v}</button> `)}</p>` : ''}
   </form>
 </main>`;
 }
