@@ -152,6 +152,15 @@ export async function* sampleCandidates(m: LoadedModel, prompts: PromptRecord[],
   const rows = prompts.flatMap((_, pi) => Array.from({ length: o.n }, (_, k) => ({ pi, k })));
   const done: (Candidate | undefined)[][] = prompts.map(() => new Array<Candidate | undefined>(o.n).fill(undefined));
   const decode = (ids: number[]): string => tok.decode(ids, { skipSpecialTokens: true });
+  // Plain prompts: decode prompt + completion together and keep the new part, so that the text
+  // keeps its leading space (SentencePiece drops it when a completion is decoded alone) and
+  // prompt + text re-tokenises like the sampled tokens. Chats: the reply alone.
+  const completionText = (pi: number, gen: number[]): string => {
+    if (chats[pi]) return decode(gen);
+    const head = decode(encoded[pi]!);
+    const full = decode([...encoded[pi]!, ...gen]);
+    return full.startsWith(head) ? full.slice(head.length) : decode(gen);
+  };
   let next = 0;
   for (let start = 0; start < rows.length; start += o.batchSize) {
     const batch = rows.slice(start, start + o.batchSize);
@@ -164,11 +173,10 @@ export async function* sampleCandidates(m: LoadedModel, prompts: PromptRecord[],
       maxTokens: o.maxTokens,
       eosIds: m.eosIds,
       adapter: o.adapter ?? null,
-      decode,
     });
     batch.forEach((r, b) => {
       const g = res[b]!;
-      done[r.pi]![r.k] = { id: `${prompts[r.pi]!.id}-${r.k}`, text: g.text ?? decode(g.tokens), finishReason: g.finishReason, tokens: g.tokens.length };
+      done[r.pi]![r.k] = { id: `${prompts[r.pi]!.id}-${r.k}`, text: completionText(r.pi, g.tokens), finishReason: g.finishReason, tokens: g.tokens.length };
     });
     o.onBatch?.(batch.length, res.reduce((a, g) => a + g.tokens.length, 0));
     while (next < prompts.length && done[next]!.every(Boolean)) {
