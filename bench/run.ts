@@ -1,0 +1,140 @@
+/**
+ * `npm run bench -- [matmul] [memory] [prefill] [decode] [train] [--model DIR] [--threads N]`
+ *
+ * Speed of Plum on a SmolLM2-135M-shaped model against baselines measured in the same run with
+ * the same thread count: plain ONNX Runtime MatMul GFLOPS, and memory bandwidth for decode.
+ * With no names, runs all. Prints a table and writes bench/results/<date>.json.
+ * Without --model, a random model is written once by `plum init` under the OS temp folder.
+ */
+import { execSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { initModel } from '../src/model/init.js';
+import { loadModel } from '../src/model/load.js';
+import { OrtBackend } from '../src/runtime/ort.js';
+import { CopyBandwidth, MatMulBaseline, ReadBandwidth } from './baseline.js';
+import { type Baselines, type Row, benchDecode, benchPrefill, benchTrain } from './model.js';
+import { QuietSampler, TimedBackend, median, seconds } from './timing.js';
+
+const ALL = ['matmul', 'memory', 'prefill', 'decode', 'train'] as const;
+type BenchName = (typeof ALL)[number];
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    model: { type: 'string' },
+    threads: { type: 'string' },
+    runs: { type: 'string' },
+  },
+});
+const unknown = positionals.filter((p) => !(ALL as readonly string[]).includes(p));
+if (unknown.length) throw new Error(`unknown benchmark ${unknown.join(', ')}; choose from ${ALL.join(' ')}`);
+const selected = new Set<BenchName>(positionals.length ? (positionals as BenchName[]) : ALL);
+const threads = values.threads ? Number(values.threads) : availableParallelism();
+const runsOverride = values.runs ? Number(values.runs) : undefined;
+const runs = (n: number): number => runsOverride ?? n;
+
+function machine() {
+  const model = (() => {
+    try {
+      return /Model name:\s*(.+)/.exec(execSync('lscpu', { encoding: 'utf8' }))?.[1]?.trim() ?? 'unknown';
+    } catch {
+      return 'unknown';
+    }
+  })();
+  return { cpu: model, cores: availableParallelism(), threads, node: process.version, ort: ort.env.versions.node ?? 'unknown' };
+}
+
+/** The model folder: --model, or a seeded random SmolLM2-135M written once under tmp. */
+function modelDir(): string {
+  if (values.model) return values.model;
+  const dir = join(tmpdir(), 'plum-bench', 'smollm2-135m-seed0');
+  if (!existsSync(join(dir, 'config.json'))) {
+    console.log(`writing a random smollm2-135m to ${dir} (once)`);
+    initModel({ preset: 'smollm2-135m', seed: 0, out: dir });
+  }
+  return dir;
+}
+
+/** Reference rows: plain MatMul at the doc's shapes, and memory bandwidth. */
+async function referenceRows(ctx: Baselines): Promise<Row[]> {
+  const rows: Row[] = [];
+  const ref = (name: string, shape: string, ms: number, gflops: number, extra: Record<string, number> = {}): Row => ({
+    name, shape, runs: runs(7), ms, graphMs: ms, tokensPerSec: NaN, gflops, baseline: { what: '', value: NaN, unit: '' }, ratio: NaN, target: NaN, extra,
+  });
+  if (selected.has('matmul')) {
+    for (const [M, K, N] of [[512, 576, 1536], [512, 1536, 576], [2048, 576, 576], [512, 576, 49152], [1, 576, 49152]] as const) {
+      const gemm = [{ weight: '', K, N }];
+      await ctx.matmul.run(M, gemm);
+      const t = await new QuietSampler<number>().collect(runs(7), () => ctx.matmul.run(M, gemm));
+      rows.push(ref('matmul', `${M}x${K}x${N}`, median(t) * 1e3, (2 * M * K * N) / median(t) / 1e9));
+    }
+  }
+  if (selected.has('memory')) {
+    ctx.copy.sample();
+    const copy = median(await new QuietSampler<number>().collect(runs(7), async () => ctx.copy.sample()));
+    rows.push(ref('memcpy 1 thread', `${ctx.copy.bytes / 2 ** 20} MiB`, (ctx.copy.bytes / copy) * 1e3, NaN, { GBps: copy / 1e9 }));
+    await ctx.read.sample();
+    const read = median(await new QuietSampler<number>().collect(runs(7), () => ctx.read.sample()));
+    rows.push(ref(`ORT read ${threads} thr`, `${ctx.read.bytes / 2 ** 20} MiB`, (ctx.read.bytes / read) * 1e3, NaN, { GBps: read / 1e9 }));
+  }
+  return rows;
+}
+
+const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
+
+function printTable(rows: Row[]): void {
+  const head = ['bench', 'shape', 'runs', 'median ms', 'graph ms', 'tok/s', 'GFLOPS', 'baseline', 'ratio', 'target'];
+  const body = rows.map((r) => [
+    r.name,
+    r.shape,
+    String(r.runs),
+    fmt(r.ms),
+    fmt(r.graphMs),
+    fmt(r.tokensPerSec),
+    Number.isFinite(r.gflops) ? fmt(r.gflops) : r.extra.GBps !== undefined ? `${fmt(r.extra.GBps)} GB/s` : '-',
+    Number.isFinite(r.baseline.value) ? `${fmt(r.baseline.value)} ${r.baseline.unit}` : '-',
+    Number.isFinite(r.ratio) ? `${fmt(100 * r.ratio, 0)}%` : '-',
+    Number.isFinite(r.target) ? `>=${fmt(100 * r.target, 0)}% ${r.ratio >= r.target ? 'met' : 'MISSED'}` : '-',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  console.log(line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const b of body) console.log(line(b));
+  for (const r of rows) if (r.baseline.what) console.log(`  ${r.name}: baseline = ${r.baseline.what}`);
+}
+
+async function main(): Promise<void> {
+  const info = { ...machine(), date: new Date().toISOString(), loadavgBefore: loadavg()[0]! };
+  console.log(`${info.cpu}, ${info.cores} cores, ${threads} ORT threads, Node ${info.node}, onnxruntime-node ${info.ort}`);
+  if (info.loadavgBefore > 0.5) console.log(`warning: load average ${info.loadavgBefore.toFixed(2)}: other processes share the CPU; figures will be noisy`);
+  const backend = new TimedBackend(new OrtBackend({ threads }));
+  const base: Baselines = { backend, matmul: new MatMulBaseline(backend), copy: new CopyBandwidth(), read: new ReadBandwidth(backend) };
+  const rows = await referenceRows(base);
+  let dir = '';
+  let loadS = 0;
+  const t0 = performance.now();
+  if (['prefill', 'decode', 'train'].some((n) => selected.has(n as BenchName))) {
+    dir = modelDir();
+    let model!: ReturnType<typeof loadModel>;
+    loadS = await seconds(() => (model = loadModel(dir, backend)));
+    const ctx = { ...base, cfg: model.cfg, weights: model.lm.weights, lm: model.lm };
+    if (selected.has('prefill')) rows.push(await benchPrefill(ctx, 512, runs(5)));
+    if (selected.has('decode')) rows.push(await benchDecode(ctx, 512, runs(24)));
+    if (selected.has('train')) rows.push(await benchTrain(ctx, 4, 128, runs(5)));
+  }
+  console.log();
+  printTable(rows);
+  const result = { machine: { ...info, loadavgAfter: loadavg()[0]! }, model: dir, modelLoadMs: loadS * 1e3, modelSeconds: (performance.now() - t0) / 1e3, rows };
+  const outDir = new URL('./results/', import.meta.url).pathname;
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `${info.date.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  console.log(`\nwrote ${file}`);
+}
+
+await main();
