@@ -10,6 +10,7 @@ import { register as voteRules } from './vote-rules.js';
 import { register as prefs } from './prefs.js';
 import { register as vote } from './vote.js';
 import { register as distill } from './distill.js';
+import { register as bench } from './bench.js';
 
 /** Every CLI command, in the order `plum --help` lists them. */
-export const commands: Array<(program: Command) => void> = [generate, score, train, distill, convert, init, serve, sample, vote, voteRules, prefs];
+export const commands: Array<(program: Command) => void> = [generate, score, train, distill, sample, vote, voteRules, prefs, serve, bench, convert, init];
