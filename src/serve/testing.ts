@@ -1,5 +1,5 @@
 /**
- * Test fixtures for the server: a tiny random model with a LoRA and a soft-prompt adapter saved
+ * Test fixtures for the server: a tiny random model with a LoRA, a soft-prompt and a prefix-tuning adapter saved
  * beside it, and an in-process server on a free localhost port.
  */
 import { mkdtempSync } from 'node:fs';
@@ -14,18 +14,21 @@ import type { MethodConfig, PeftAdapter } from '../peft/types.js';
 import { type ServeOptions, type Serving, createApp } from './app.js';
 import { type RunningServer, listen } from './server.js';
 
+export type AdapterName = 'lora' | 'soft' | 'prefix';
+
 export interface Fixture {
   root: string;
   modelDir: string;
   model: LoadedModel;
   /** Saved adapter folders and the adapters loaded back from them. */
-  adapterDirs: Record<'lora' | 'soft', string>;
-  adapters: Record<'lora' | 'soft', PeftAdapter>;
+  adapterDirs: Record<AdapterName, string>;
+  adapters: Record<AdapterName, PeftAdapter>;
 }
 
-const configs: Record<'lora' | 'soft', MethodConfig> = {
+const configs: Record<AdapterName, MethodConfig> = {
   lora: { kind: 'lora', r: 4, alpha: 8, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], rslora: false },
   soft: { kind: 'soft-prompt', virtualTokens: 5, init: 'vocab' },
+  prefix: { kind: 'prefix', virtualTokens: 3, init: 'random' },
 };
 
 const WEIGHT_SCALE = 12;
@@ -39,9 +42,9 @@ export async function makeFixture(seed = 11): Promise<Fixture> {
   // weights make greedy outputs varied, so that comparisons between requests mean something.
   for (const [name, w] of model.lm.weights) if (!name.endsWith('norm.weight')) for (let i = 0; i < w.length; i++) w[i]! *= WEIGHT_SCALE;
   const base = baseModelOf(model);
-  const adapterDirs = { lora: join(root, 'lora'), soft: join(root, 'soft') };
-  const adapters = {} as Record<'lora' | 'soft', PeftAdapter>;
-  for (const name of ['lora', 'soft'] as const) {
+  const adapterDirs = { lora: join(root, 'lora'), soft: join(root, 'soft'), prefix: join(root, 'prefix') };
+  const adapters = {} as Record<AdapterName, PeftAdapter>;
+  for (const name of ['lora', 'soft', 'prefix'] as const) {
     const a = await createAdapter(configs[name], base, seed + 1);
     // LoRA B starts at zero (the identity): perturb every tensor so the adapter changes outputs.
     let k = 0;
