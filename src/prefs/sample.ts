@@ -12,7 +12,7 @@ import { chatMessageSchema, type ChatMessage } from '../model/chat.js';
 import { generate } from '../model/generate.js';
 import { encodePrompt, type LoadedModel } from '../model/load.js';
 import type { ModelAdapter } from '../model/adapter.js';
-import type { PlumTokenizer } from '../model/tokenizer.js';
+import { decodeContinuation, type PlumTokenizer } from '../model/tokenizer.js';
 import { mixSeed } from '../data/rng.js';
 import { describeIssue } from '../data/issues.js';
 import { fail } from '../util/errors.js';
@@ -152,15 +152,9 @@ export async function* sampleCandidates(m: LoadedModel, prompts: PromptRecord[],
   const rows = prompts.flatMap((_, pi) => Array.from({ length: o.n }, (_, k) => ({ pi, k })));
   const done: (Candidate | undefined)[][] = prompts.map(() => new Array<Candidate | undefined>(o.n).fill(undefined));
   const decode = (ids: number[]): string => tok.decode(ids, { skipSpecialTokens: true });
-  // Plain prompts: decode prompt + completion together and keep the new part, so that the text
-  // keeps its leading space (SentencePiece drops it when a completion is decoded alone) and
-  // prompt + text re-tokenises like the sampled tokens. Chats: the reply alone.
-  const completionText = (pi: number, gen: number[]): string => {
-    if (chats[pi]) return decode(gen);
-    const head = decode(encoded[pi]!);
-    const full = decode([...encoded[pi]!, ...gen]);
-    return full.startsWith(head) ? full.slice(head.length) : decode(gen);
-  };
+  // Plain prompts keep the completion's leading space (prompt + text re-tokenises like the
+  // sampled tokens); chats keep the reply alone.
+  const completionText = (pi: number, gen: number[]): string => (chats[pi] ? decode(gen) : decodeContinuation(tok, encoded[pi]!, gen));
   let next = 0;
   for (let start = 0; start < rows.length; start += o.batchSize) {
     const batch = rows.slice(start, start + o.batchSize);
