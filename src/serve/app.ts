@@ -165,12 +165,14 @@ export function createApp(opts: ServeOptions): Serving {
       return { done: Promise.all(jobs.map((j) => j.done)), cancel: () => jobs.forEach((j) => j.cancel()) };
     };
     const env = newEnvelope(shape, s.id);
+    // node-server aborts the request's signal when the client goes away before the response ends.
     const signal = c.req.raw.signal;
+    const onDisconnect = (cancel: () => void): void => (signal.aborted ? cancel() : signal.addEventListener('abort', cancel, { once: true }));
 
     if (!body.stream) {
       return (async () => {
         const job = start(() => {}, () => {});
-        signal?.addEventListener('abort', job.cancel);
+        onDisconnect(job.cancel);
         const res = await job.done;
         return c.json(completion(shape, env, res.map((r, i) => shape.full(i, r.text, r.finishReason)), usageOf(res)));
       })();
@@ -189,6 +191,7 @@ export function createApp(opts: ServeOptions): Serving {
       }
       const job = start((i, d) => emit(shape.delta(i, d)), (i, r) => emit(shape.end(i, r.finishReason)));
       stream.onAbort(job.cancel);
+      onDisconnect(job.cancel);
       try {
         const res = await job.done;
         if (withUsage) send(chunk(shape, env, [], usageOf(res)));

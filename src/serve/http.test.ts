@@ -183,3 +183,21 @@ test('prefix cache over HTTP: a shared system prompt is reused, outputs equal a 
     await plain.close();
   }
 });
+
+test('a client that disconnects frees its rows (streamed and not)', async () => {
+  const health = async () => (await fetch(srv.url + '/health')).json();
+  const before = (await health()).generated_tokens;
+  const body = JSON.stringify({ model: 'lora', prompt: 'Keep talking', max_tokens: 400, temperature: 0, stream: true });
+  const ac = new AbortController();
+  const res = await fetch(srv.url + '/v1/completions', { method: 'POST', headers: auth, body, signal: ac.signal });
+  let chunks = 0;
+  await readSse(res, () => ++chunks === 3 && ac.abort()).catch(() => {});
+  const ac2 = new AbortController();
+  const plain = fetch(srv.url + '/v1/completions', { method: 'POST', headers: auth, body: body.replace('"stream":true', '"stream":false'), signal: ac2.signal });
+  setTimeout(() => ac2.abort(), 100);
+  await assert.rejects(plain);
+  await new Promise((r) => setTimeout(r, 200));
+  const after = await health();
+  assert.deepEqual([after.running, after.waiting], [0, 0]);
+  assert.ok(after.generated_tokens - before < 200, `generation stopped early (${after.generated_tokens - before} tokens)`);
+});

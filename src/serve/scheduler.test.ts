@@ -43,9 +43,9 @@ test('rows of the base model, a LoRA, a soft prompt and a KV prefix, batched and
   assert.deepEqual([s.stats().running, s.stats().waiting], [0, 0]);
 });
 
-test('the prefix cache gives outputs identical to no cache, for the base model, a LoRA and a soft prompt, and counts hits', async () => {
+test('the prefix cache gives outputs identical to no cache, for the base model and every adapter kind, and counts hits', async () => {
   const system = 'You are a concise assistant. Answer in one short sentence, and never use lists.';
-  const reqs = ['base', 'lora', 'soft'].flatMap((m) =>
+  const reqs = ['base', 'lora', 'soft', 'prefix'].flatMap((m) =>
     ['What is a llama?', 'Name a colour.', 'Why is the sky blue?'].map((q) => {
       const r = request(m, `${system}\n${q}`, 8);
       return { ...r, cacheUpTo: tokenizer.encode(system).length };
@@ -57,14 +57,14 @@ test('the prefix cache gives outputs identical to no cache, for the base model, 
   // One at a time: the first request of each model fills the cache, the others hit it.
   for (let i = 0; i < reqs.length; i++) assert.equal((await on.submit(reqs[i]!).done).text, want[i], `request ${i} (${reqs[i]!.model})`);
   const st = on.stats().prefix_cache;
-  assert.equal(st.hits, 6);
-  assert.equal(st.misses, 3);
-  assert.equal(st.entries, 3, 'one entry per model: adapters never share keys/values');
-  assert.equal(st.hit_tokens, 6 * Math.floor(reqs[0]!.cacheUpTo / 16) * 16, 'hits reuse the block-aligned system prompt');
+  assert.equal(st.hits, 8);
+  assert.equal(st.misses, 4);
+  assert.equal(st.entries, 4, 'one entry per model: adapters never share keys/values');
+  assert.equal(st.hit_tokens, 8 * Math.floor(reqs[0]!.cacheUpTo / 16) * 16, 'hits reuse the block-aligned system prompt');
   // Concurrently, hits and misses in one batch.
   const again = await Promise.all(reqs.map((r) => on.submit(r).done.then((g) => g.text)));
   assert.deepEqual(again, want);
-  assert.equal(on.stats().prefix_cache.hits, 15);
+  assert.equal(on.stats().prefix_cache.hits, 20);
 });
 
 test('a cancelled row stops and frees its slot; the others finish', async () => {
