@@ -22,6 +22,3 @@ export function copyRow(cfg: ModelConfig, src: KVCache, from: number, dst: KVCac
   }
   dst.len[to] = n;
 }
-
-/** Bytes one cached slot (one position of one row) takes: keys and values of every layer. */
-export const slotBytes = (cfg: ModelConfig): number => 2 * cfg.numLayers * cfg.numKvHeads * cfg.headDim * 4;
