@@ -12,7 +12,7 @@ import type { PeftAdapter } from '../peft/types.js';
 import { GraphCache } from '../runtime/backend.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { prepareBatch } from './feeds.js';
-import { buildPreferenceStep } from './graph.js';
+import { buildPreferenceStep, buildSequenceLogps } from './graph.js';
 import type { PreferenceLoss } from './losses.js';
 import type { Objective, StepResult } from './loop.js';
 import { gradsOf, graphFeeds } from './run.js';
@@ -53,21 +53,24 @@ function rowMatrix(labelRows: Int32Array, R: number): Float32Array {
   return m;
 }
 
-/** Sequence log-probabilities [n][chosen, rejected] under `adapter` (null-free: pass the reference adapter). */
-export async function sequenceLogps(m: LoadedModel, adapter: PeftAdapter, pairs: PairExample[], batchSize: number, cache: GraphCache): Promise<[number, number][]> {
-  const padId = m.tokenizer.padId ?? m.eosIds[0] ?? 0;
-  const out: [number, number][] = new Array(pairs.length);
-  for (const idx of chunks(pairs.map((_, i) => i), batchSize)) {
-    const { batch } = pairBatch(pairs, idx, padId);
-    const prep = prepareBatch(m.cfg, adapter, batch);
-    const P = idx.length;
-    const shape = { P, T: prep.shape.T, K: prep.shape.K };
-    const run = await cache.get(`pref:logps:${P}x${shape.T}x${shape.K}:${adapter.id}`, () => buildPreferenceStep(m.cfg, adapter, shape, null));
-    const res = await run.run(graphFeeds(run, adapter, m.lm.weights, { ...prep.feeds, label_row: rowMatrix(prep.labelRows, 2 * P) }, null));
-    const lp = res.logps as Float32Array;
-    idx.forEach((i, j) => (out[i] = [lp[j]!, lp[P + j]!]));
+/** log p(response | prompt) of each row under `adapter` (labels mark the response). */
+export async function rowLogps(m: LoadedModel, adapter: PeftAdapter, rows: { ids: number[]; labels: number[] }[], batchSize: number, cache: GraphCache): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < rows.length; i += batchSize) {
+    const chunk = rows.slice(i, i + batchSize);
+    const prep = prepareBatch(m.cfg, adapter, packRows(chunk, 0));
+    const { B, T, K } = prep.shape;
+    const run = await cache.get(`logps:${B}x${T}x${K}:${adapter.id}`, () => buildSequenceLogps(m.cfg, adapter, prep.shape));
+    const res = await run.run(graphFeeds(run, adapter, m.lm.weights, { ...prep.feeds, label_row: rowMatrix(prep.labelRows, B) }, null));
+    out.push(...(res.logps as Float32Array));
   }
   return out;
+}
+
+/** Sequence log-probabilities [n][chosen, rejected] under `adapter`. */
+export async function sequenceLogps(m: LoadedModel, adapter: PeftAdapter, pairs: PairExample[], batchSize: number, cache: GraphCache): Promise<[number, number][]> {
+  const lp = await rowLogps(m, adapter, pairs.flatMap((p) => [p.chosen, p.rejected]), 2 * batchSize, cache);
+  return pairs.map((_, i) => [lp[2 * i]!, lp[2 * i + 1]!]);
 }
 
 /** Reference log-probabilities, cached in `file` for this set of pairs (keyed by a hash). */

@@ -97,30 +97,37 @@ export interface PairShape {
   K: number;
 }
 
+/** Per-row log-probabilities of the labelled tokens: sum over label slots, rows picked by a one-hot [K, B] input. */
+function sequenceLogpsOf(f: PolicyForward, B: number, K: number): Value {
+  const g = f.graph;
+  const pos = g.input('label_pos', [K], 'int64');
+  const labels = g.input('label_ids', [K], 'int64');
+  const rowOf = g.input('label_row', [K, B]);
+  const lp = targetLogProbs(lmHead(f.weights, op.gather(f.hidden, pos)), labels); // [K]
+  return op.reshape(op.matmul(op.reshape(lp, [1, K]), rowOf), [B]); // [B]
+}
+
+/** log p(response | prompt) per row (no gradients). Inputs: the batch, label_row [K, B]. Output: logps [B]. */
+export function buildSequenceLogps(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape): Record<string, Value> {
+  return { logps: sequenceLogpsOf(policyForward(cfg, adapter, s.B, s.T), s.B, s.K) };
+}
+
 /**
- * Preference step: per-row sequence log-probabilities of the labelled tokens
- * (log pi(y|x) = sum over label slots, rows picked by a one-hot [K, 2P] matrix), the implicit
- * reward margin against fed reference log-probabilities, and the preference loss.
- * Inputs besides the policy's: label_row [K, 2P] float one-hot, ref_logps [2P].
+ * Preference step: sequence log-probabilities of chosen and rejected rows, the implicit reward
+ * margin against fed reference log-probabilities (ref_logps [2P]), and the preference loss.
  * Outputs: logps [2P], loss_sum, grad:<name> (withGrads).
  */
 export function buildPreferenceStep(
   cfg: ModelConfig,
   adapter: PeftAdapter,
   s: PairShape,
-  loss: { kind: PreferenceLoss; beta: number } | null,
+  loss: { kind: PreferenceLoss; beta: number },
   withGrads = true,
 ): Record<string, Value> {
   const R = 2 * s.P;
   const f = policyForward(cfg, adapter, R, s.T);
-  const g = f.graph;
-  const pos = g.input('label_pos', [s.K], 'int64');
-  const labels = g.input('label_ids', [s.K], 'int64');
-  const rowOf = g.input('label_row', [s.K, R]);
-  const lp = targetLogProbs(lmHead(f.weights, op.gather(f.hidden, pos)), labels); // [K]
-  const logps = op.reshape(op.matmul(op.reshape(lp, [1, s.K]), rowOf), [R]); // [2P]
-  if (!loss) return { logps };
-  const ref = g.input('ref_logps', [R]);
+  const logps = sequenceLogpsOf(f, R, s.K);
+  const ref = f.graph.input('ref_logps', [R]);
   const diff = op.sub(logps, ref); // log pi - log ref, per row
   const d = op.sub(op.slice(diff, 0, 0, s.P), op.slice(diff, 0, s.P, R)); // [P]
   const lossSum = op.reduceSum(preferenceLoss(loss.kind, d, loss.beta), [0]);
