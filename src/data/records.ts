@@ -17,7 +17,7 @@ import { z } from 'zod';
 import type { ChatMessage } from '../model/chat.js';
 import { describeIssue } from './issues.js';
 
-export const SFT_FORMATS = ['openai-chat', 'prompt-completion', 'alpaca', 'sharegpt'] as const;
+export const SFT_FORMATS = ['openai-chat', 'prompt-completion', 'alpaca', 'sharegpt', 'corpus'] as const;
 export type SftFormat = (typeof SFT_FORMATS)[number];
 export const ROLES = ['system', 'user', 'assistant'] as const;
 
@@ -135,7 +135,21 @@ function fromSharegpt(raw: unknown, source: SourceRef): ParseResult {
   return { ok: true, record: chat(messages, source) };
 }
 
+const textRecord = z.object({ text: z.string().min(1, 'is empty') });
+
+/**
+ * Pretraining corpora: plain text records `{"text"}` (loss on every token) mixed with OpenAI
+ * chat records `{"messages"}` (loss on assistant turns).
+ */
+function fromCorpus(raw: unknown, source: SourceRef): ParseResult {
+  const isObject = raw !== null && typeof raw === 'object' && !Array.isArray(raw);
+  if (isObject && 'messages' in raw) return fromOpenai(raw, source);
+  const r = check(textRecord, raw);
+  return r.ok ? { ok: true, record: { kind: 'text', prompt: '', completion: r.data.text, source } } : r;
+}
+
 const PARSERS: Record<SftFormat, (raw: unknown, source: SourceRef) => ParseResult> = {
+  corpus: fromCorpus,
   'openai-chat': fromOpenai,
   'prompt-completion': fromPromptCompletion,
   alpaca: fromAlpaca,
@@ -150,6 +164,7 @@ export function parseRecord(format: SftFormat, raw: unknown, source: SourceRef):
 /** The format a record's keys suggest, or null. `messages` reads as OpenAI chat (ShareGPT's variant is the same shape). */
 export function detectFormat(raw: unknown): SftFormat | null {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
+  if ('text' in raw) return 'corpus';
   if ('messages' in raw) return 'openai-chat';
   if ('conversations' in raw) return 'sharegpt';
   if ('instruction' in raw) return 'alpaca';
