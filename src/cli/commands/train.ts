@@ -71,10 +71,10 @@ function endToken(m: LoadedModel, eos: string): number {
   return id;
 }
 
-export async function runSftCommand(raw: Record<string, unknown>): Promise<void> {
-  const o = resolveTrainOptions(raw, 'train sft');
-  if (!o.data) fail('train sft: --data is required (a JSONL or JSON file of examples)');
-  const method = methodConfigOf(o, 'train sft');
+export async function runSftCommand(raw: Record<string, unknown>, command = 'train sft'): Promise<void> {
+  const o = resolveTrainOptions(raw, command);
+  if (!o.data) fail(`${command}: --data is required (a JSONL or JSON file of examples)`);
+  const method = methodConfigOf(o, command);
   checkOutDir(o.out, o.resume, o.force);
   const m = loadModel(o.model);
   // Validate every record before anything is written.
@@ -86,23 +86,23 @@ export async function runSftCommand(raw: Record<string, unknown>): Promise<void>
   if (o.heldOutFile || o.heldOutFraction) ({ train, heldOut } = splitHeldOut(ds.examples, { file: o.heldOutFile, fraction: o.heldOutFraction, seed: o.seed }));
   if (train.length === 0) fail(`${o.data}: no training examples left`);
   mkdirSync(o.out, { recursive: true });
-  writeJsonAtomic(join(o.out, 'train_config.json'), { objective: 'sft', ...o, method: method });
+  writeJsonAtomic(join(o.out, 'train_config.json'), { objective: command === 'pretrain' ? 'pretrain' : 'sft', ...o, method: method });
   const adapter = await makeAdapter(m, method, o.seed);
   const params = trainables(adapter, m.lm.weights);
   const objective = sftObjective(m, adapter, train, heldOut, { batchSize: o.batchSize, seed: o.seed, lengthBuckets: o.lengthBuckets, exactMatchLimit: o.exactMatch });
   const hash = files.map(fileHash).join(',');
   process.stderr.write(
-    `train sft: ${train.length} examples (${ds.stats.lossTokens} loss tokens), ${heldOut.length} held out; ` +
+    `${command}: ${train.length} examples (${ds.stats.lossTokens} loss tokens), ${heldOut.length} held out; ` +
       `${method.kind} with ${params.reduce((p, t) => p + t.data.length, 0).toLocaleString('en-US')} trainable parameters\n`,
   );
-  const res = await trainLoop(params, objective, loopOptions(o, `sft ${method.kind}`, fingerprintOf(o, hash)));
+  const res = await trainLoop(params, objective, loopOptions(o, command === 'pretrain' ? 'pretrain' : `sft ${method.kind}`, fingerprintOf(o, hash)));
   if (res.interrupted) {
-    process.stderr.write(`train sft: stopped after step ${res.steps} (checkpoint saved; continue with --resume)\n`);
+    process.stderr.write(`${command}: stopped after step ${res.steps} (checkpoint saved; continue with --resume)\n`);
     return;
   }
   saveResult(m, adapter, o.out, { merge: o.merge, summary: { steps: res.steps, final_loss: res.lastLoss, ...(res.lastEval ?? {}), stopped_early: res.stoppedEarly, data: ds.stats } });
   const ev = res.lastEval ? Object.entries(res.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ') : 'no held-out set';
-  process.stderr.write(`train sft: done, ${res.steps} steps, loss ${res.lastLoss.toFixed(4)}; ${ev}; saved to ${o.out}\n`);
+  process.stderr.write(`${command}: done, ${res.steps} steps, loss ${res.lastLoss.toFixed(4)}; ${ev}; saved to ${o.out}\n`);
 }
 
 export function register(program: Command): void {
