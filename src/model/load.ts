@@ -9,6 +9,7 @@ import { fail } from '../util/errors.js';
 import { type ModelConfig, loadConfig } from './config.js';
 import { CausalLM } from './lm.js';
 import { type PlumTokenizer, loadTokenizer } from './tokenizer.js';
+import type { ChatMessage } from './chat.js';
 import { loadWeights } from './weights.js';
 
 export interface LoadedModel {
@@ -54,6 +55,11 @@ export function encodePrompt(tok: PlumTokenizer, text: string, chat?: { system?:
   }
   const messages = chat.system ? [{ role: 'system', content: chat.system }] : [];
   messages.push({ role: 'user', content: text });
+  return encodeChat(tok, messages);
+}
+
+/** Token ids of a conversation rendered with the chat template and the generation prompt (BOS as encodePrompt). */
+export function encodeChat(tok: PlumTokenizer, messages: ChatMessage[]): number[] {
   const rendered = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
   const ids = tok.encode(rendered, { addSpecialTokens: false });
   if (tok.bosId !== null && ids[0] !== tok.bosId && tok.encode('', { addSpecialTokens: true })[0] === tok.bosId) return [tok.bosId, ...ids];
