@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VoteStore } from '../store.js';
+import { aggregate } from '../aggregate.js';
 import { startVoteServer } from './server.js';
 import { SAMPLE_SETS, scratch } from './testing.js';
 
@@ -65,6 +66,13 @@ test('vote page in chromium: name, best by click, best by key, undo, worst by Sh
         ['Ann', 'p-2', 'rank', ['p-2-1', 'p-2-0', 'p-2-2']],
       ],
     );
+    // The votes cast in the browser become the exported chosen/rejected pairs.
+    const { pairs } = aggregate(SAMPLE_SETS, store.votes());
+    const text = (promptId: string, id: string) => SAMPLE_SETS.find((x) => x.promptId === promptId)!.candidates.find((c) => c.id === id)!.text;
+    const byPrompt = new Map(pairs.map((p) => [p.promptId, p]));
+    assert.equal(byPrompt.get('p-1')?.chosen, text('p-1', 'p-1-1'));
+    assert.equal(byPrompt.get('p-2')?.chosen, text('p-2', 'p-2-1'));
+    assert.equal(byPrompt.get('p-2')?.rejected, text('p-2', 'p-2-2'));
   } finally {
     await browser.close();
     await server.close();
