@@ -55,20 +55,26 @@ export interface ByteLevelTokenizerOptions {
   merges?: ReadonlyArray<readonly [string, string]>;
   /** tokenizer_config.json's model_max_length. */
   modelMaxLength?: number;
+  /** Further special tokens, given the ids after <|im_end|> in this order. */
+  extraSpecialTokens?: readonly string[];
 }
 
 /** Build the tokenizer files. Throws if a merge uses a piece that is not yet in the vocabulary. */
 export function buildByteLevelTokenizer(opts: ByteLevelTokenizerOptions = {}): ByteLevelTokenizerFiles {
   const merges = opts.merges ?? DEFAULT_MERGES;
-  const vocab: Record<string, number> = {};
-  bytesToUnicode().forEach((ch, b) => (vocab[ch] = b));
+  // A Map, not an object: learned tokens can spell "constructor" or "__proto__".
+  const vocab = new Map<string, number>(bytesToUnicode().map((ch, b) => [ch, b]));
   let next = 256;
   for (const [a, b] of merges) {
-    if (!(a in vocab) || !(b in vocab)) throw new Error(`merge "${a} ${b}" uses a piece that is not in the vocabulary yet`);
-    if (!(a + b in vocab)) vocab[a + b] = next++;
+    if (!vocab.has(a) || !vocab.has(b)) throw new Error(`merge "${a} ${b}" uses a piece that is not in the vocabulary yet`);
+    if (!vocab.has(a + b)) vocab.set(a + b, next++);
   }
   const ids = { endoftext: next, imStart: next + 1, imEnd: next + 2 };
-  const added = SPECIAL_TOKENS.map((content, i) => ({ id: next + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
+  const extra = opts.extraSpecialTokens ?? [];
+  const specials = [...SPECIAL_TOKENS, ...extra];
+  if (new Set(specials).size !== specials.length || specials.some((t) => t === '' || vocab.has(t)))
+    throw new Error(`special tokens must be distinct, non-empty and not in the BPE vocabulary: ${extra.join(', ')}`);
+  const added = specials.map((content, i) => ({ id: next + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   const tokenizerJson = {
     version: '1.0',
@@ -88,7 +94,7 @@ export function buildByteLevelTokenizer(opts: ByteLevelTokenizerOptions = {}): B
       fuse_unk: false,
       byte_fallback: false,
       ignore_merges: false,
-      vocab,
+      vocab: Object.fromEntries(vocab),
       merges: merges.map(([a, b]) => `${a} ${b}`),
     },
   };
@@ -96,7 +102,7 @@ export function buildByteLevelTokenizer(opts: ByteLevelTokenizerOptions = {}): B
     add_bos_token: false,
     add_prefix_space: false,
     added_tokens_decoder: Object.fromEntries(added.map(({ id, ...rest }) => [String(id), rest])),
-    additional_special_tokens: [IM_START, IM_END],
+    additional_special_tokens: [IM_START, IM_END, ...extra],
     bos_token: ENDOFTEXT,
     chat_template: CHATML_TEMPLATE,
     clean_up_tokenization_spaces: false,
@@ -106,5 +112,5 @@ export function buildByteLevelTokenizer(opts: ByteLevelTokenizerOptions = {}): B
     tokenizer_class: 'PreTrainedTokenizerFast',
     unk_token: null,
   };
-  return { tokenizerJson, tokenizerConfig, size: next + SPECIAL_TOKENS.length, ids };
+  return { tokenizerJson, tokenizerConfig, size: next + specials.length, ids };
 }

@@ -3,13 +3,14 @@
  * (config.json, model.safetensors, generation_config.json, tokenizer.json, tokenizer_config.json).
  * The same seed gives byte-identical files.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../util/errors.js';
-import { writeJsonAtomic } from '../util/atomic.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
 import { expectedTensorShapes, parseConfig, type ModelConfig } from './config.js';
 import { buildByteLevelTokenizer } from './bytelevel-tokenizer.js';
-import { presetConfig, presets, type ArchName, type PresetName } from './presets.js';
+import { presetConfig, presets, type ArchName, type PresetName, type SpecialTokenIds } from './presets.js';
+import { loadTokenizer } from './tokenizer.js';
 import { saveModelFolder } from './weights.js';
 
 /** Standard deviation of the random weights and biases (transformers' initializer_range). */
@@ -64,6 +65,12 @@ export interface InitOptions {
   out: string;
   /** Overwrite the model files of an existing folder. */
   force?: boolean;
+  /**
+   * A folder whose tokenizer.json and tokenizer_config.json (and chat_template.jinja /
+   * special_tokens_map.json when present) are copied instead of writing the default byte-level
+   * tokenizer; vocab_size becomes its size rounded up to a multiple of 64.
+   */
+  tokenizer?: string;
 }
 
 export interface InitResult {
@@ -82,8 +89,8 @@ export function initModel(opts: InitOptions): InitResult {
     if (clash) fail(`${out}: already holds a model (${clash}); choose another --out or pass --force to overwrite`);
   }
   const maxLen = presets[preset].sizes.max_position_embeddings;
-  const tok = buildByteLevelTokenizer({ modelMaxLength: maxLen });
-  const raw = presetConfig(preset, opts.arch, { bos: tok.ids.endoftext, eos: [tok.ids.imEnd, tok.ids.endoftext], pad: tok.ids.endoftext }, tok.size);
+  const tok = opts.tokenizer !== undefined ? copiedTokenizer(opts.tokenizer, maxLen) : defaultTokenizer(maxLen);
+  const raw = presetConfig(preset, opts.arch, tok.special, tok.size, tok.vocabSize !== undefined ? { vocab_size: tok.vocabSize } : {});
   const config = parseConfig(raw, join(out, 'config.json'));
   const weights = randomWeights(config, seed);
   saveModelFolder(out, raw, weights, { dtype: 'F32', maxShardBytes: Infinity, shapes: expectedTensorShapes(config) });
@@ -93,13 +100,50 @@ export function initModel(opts: InitOptions): InitResult {
     pad_token_id: config.padTokenId,
     do_sample: false,
   });
-  writeJsonAtomic(join(out, 'tokenizer.json'), tok.tokenizerJson);
-  writeJsonAtomic(join(out, 'tokenizer_config.json'), tok.tokenizerConfig);
+  for (const [name, data] of tok.files) writeFileAtomic(join(out, name), data);
   let numParams = 0;
   for (const w of weights.values()) numParams += w.length;
+  return { config, numParams, files: ['config.json', 'model.safetensors', 'generation_config.json', ...tok.files.keys()] };
+}
+
+/** Tokenizer files to write, the special ids for config.json, and the vocabulary they need. */
+interface InitTokenizer {
+  files: Map<string, string>;
+  special: SpecialTokenIds;
+  size: number;
+  /** config.json's vocab_size when it is not the preset's. */
+  vocabSize?: number;
+}
+
+const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
+
+function defaultTokenizer(maxLen: number): InitTokenizer {
+  const tok = buildByteLevelTokenizer({ modelMaxLength: maxLen });
   return {
-    config,
-    numParams,
-    files: ['config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json'],
+    files: new Map([['tokenizer.json', json(tok.tokenizerJson)], ['tokenizer_config.json', json(tok.tokenizerConfig)]]),
+    special: { bos: tok.ids.endoftext, eos: [tok.ids.imEnd, tok.ids.endoftext], pad: tok.ids.endoftext },
+    size: tok.size,
   };
+}
+
+/** The embedding rows a tokenizer needs: its size rounded up to a multiple of 64 (fast matmuls). */
+export const paddedVocabSize = (size: number): number => Math.ceil(size / 64) * 64;
+
+/**
+ * `--tokenizer DIR`: copy DIR's tokenizer files; special ids come from loadTokenizer (which also
+ * reads DIR's generation_config.json / config.json when DIR is a model folder). model_max_length
+ * is set to the model's max_position_embeddings, as for the default tokenizer.
+ */
+function copiedTokenizer(dir: string, maxLen: number): InitTokenizer {
+  const tok = loadTokenizer(dir);
+  const eos = tok.eosIds;
+  if (eos.length === 0) fail(`--tokenizer ${dir}: the tokenizer has no EOS token; set eos_token in ${join(dir, 'tokenizer_config.json')}`);
+  const files = new Map<string, string>([['tokenizer.json', readFileSync(join(dir, 'tokenizer.json'), 'utf8')]]);
+  const cfgFile = join(dir, 'tokenizer_config.json');
+  const cfg = existsSync(cfgFile) ? (JSON.parse(readFileSync(cfgFile, 'utf8')) as Record<string, unknown>) : {};
+  files.set('tokenizer_config.json', json({ ...cfg, model_max_length: maxLen }));
+  for (const extra of ['special_tokens_map.json', 'chat_template.jinja', 'chat_template.json']) {
+    if (existsSync(join(dir, extra))) files.set(extra, readFileSync(join(dir, extra), 'utf8'));
+  }
+  return { files, special: { bos: tok.bosId, eos, pad: tok.padId ?? eos[0]! }, size: tok.vocabSize, vocabSize: paddedVocabSize(tok.vocabSize) };
 }

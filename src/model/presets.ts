@@ -7,7 +7,7 @@ import { fail } from '../util/errors.js';
 
 export const ARCH_NAMES = ['llama', 'qwen2', 'qwen3'] as const;
 export type ArchName = (typeof ARCH_NAMES)[number];
-export const PRESET_NAMES = ['tiny', 'smollm2-135m', 'qwen2.5-0.5b'] as const;
+export const PRESET_NAMES = ['tiny', 'micro', 'smollm2-135m', 'qwen2.5-0.5b'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
 
 /** Sizes and hyperparameters, as config.json fields. */
@@ -38,6 +38,15 @@ export const presets: Record<PresetName, Preset> = {
     arch: 'llama',
     sizes: {
       hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
+      vocab_size: 512, max_position_embeddings: 512, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
+    },
+  },
+  // Small enough to pretrain on one CPU core in minutes, with a fitted tokenizer (`plum tokenizer
+  // fit`, then `plum init --tokenizer`, which sets vocab_size); 512 holds the default tokenizer.
+  micro: {
+    arch: 'llama',
+    sizes: {
+      hidden_size: 256, intermediate_size: 704, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 4,
       vocab_size: 512, max_position_embeddings: 512, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
     },
   },
@@ -83,7 +92,7 @@ function archFields(arch: ArchName, s: PresetSizes): Record<string, unknown> {
 }
 
 export interface SpecialTokenIds {
-  bos: number;
+  bos: number | null;
   /** The first is config.json's eos_token_id; generation stops at any. */
   eos: number[];
   pad: number;
@@ -92,10 +101,17 @@ export interface SpecialTokenIds {
 /**
  * A complete Hugging Face config.json for `preset` with the traits of `arch` (default: the
  * preset's own). `minVocab` is the tokenizer's size; the vocabulary is never smaller.
+ * `overrides` replace preset sizes (`plum init --tokenizer` sets vocab_size).
  */
-export function presetConfig(preset: PresetName, arch: ArchName | undefined, tokens: SpecialTokenIds, minVocab: number): Record<string, unknown> {
+export function presetConfig(
+  preset: PresetName,
+  arch: ArchName | undefined,
+  tokens: SpecialTokenIds,
+  minVocab: number,
+  overrides: Partial<PresetSizes> = {},
+): Record<string, unknown> {
   const p = presets[preset];
-  const s = p.sizes;
+  const s = { ...p.sizes, ...overrides };
   if (s.vocab_size < minVocab) fail(`preset ${preset}: vocab_size ${s.vocab_size} is smaller than the tokenizer's ${minVocab} tokens`);
   return {
     ...archFields(arch ?? p.arch, s),

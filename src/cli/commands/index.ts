@@ -3,6 +3,7 @@ import { register as convert } from './convert.js';
 import { register as generate } from './generate.js';
 import { register as score } from './score.js';
 import { register as init } from './init.js';
+import { register as tokenizer } from './tokenizer.js';
 import { register as train } from './train.js';
 import { register as serve } from './serve.js';
 import { register as sample } from './sample.js';
@@ -16,4 +17,4 @@ import { register as evalSafety } from './eval.js';
 import { register as prefsEval } from './prefs-eval.js';
 
 /** Every CLI command, in the order `plum --help` lists them. */
-export const commands: Array<(program: Command) => void> = [generate, score, train, distill, pretrain, sample, vote, voteRules, prefs, prefsEval, serve, evalSafety, bench, convert, init];
+export const commands: Array<(program: Command) => void> = [generate, score, train, distill, pretrain, sample, vote, voteRules, prefs, prefsEval, serve, evalSafety, bench, convert, tokenizer, init];

@@ -11,7 +11,7 @@ const plum = (...args: string[]) => spawnSync(process.execPath, ['bin/plum.js', 
 
 test('bad option values print one line "plum: ..." naming the option and the allowed values, exit 1', () => {
   const cases: Array<[string[], string]> = [
-    [['init', '--preset', 'nope', '--out', '/tmp/x'], 'plum: init: option --preset: "nope" is not one of tiny, smollm2-135m, qwen2.5-0.5b\n'],
+    [['init', '--preset', 'nope', '--out', '/tmp/x'], 'plum: init: option --preset: "nope" is not one of tiny, micro, smollm2-135m, qwen2.5-0.5b\n'],
     [['init', '--arch', 'gpt2', '--out', '/tmp/x'], 'plum: init: option --arch: "gpt2" is not one of llama, qwen2, qwen3\n'],
     [['init', '--seed', '-3', '--out', '/tmp/x'], 'plum: init: option --seed: "-3" is not an integer from 0 to 4294967295\n'],
     [['init', '--preset', 'tiny'], 'plum: init: option --out: is required (the folder to write the model to)\n'],

@@ -4,6 +4,7 @@
  *
  * @example
  * plum init --arch qwen3 --preset tiny --seed 1 --out models/tiny-qwen3
+ * plum init --preset micro --tokenizer tok/ --out models/micro
  */
 import type { Command } from 'commander';
 import { z } from 'zod';
@@ -24,6 +25,7 @@ const initOptions = z.object({
     .transform(Number),
   out: z.string({ error: 'is required (the folder to write the model to)' }).min(1, 'needs a folder path'),
   force: z.boolean().default(false),
+  tokenizer: z.string().min(1, 'needs a folder path').optional(),
 });
 
 function parseInitOptions(raw: unknown): z.infer<typeof initOptions> {
@@ -48,11 +50,12 @@ function runInit(raw: unknown): void {
 export function register(program: Command): void {
   program
     .command('init')
-    .description('write a randomly initialised model folder (config.json, model.safetensors, byte-level tokenizer)')
+    .description('write a randomly initialised model folder (config.json, model.safetensors, byte-level or --tokenizer tokenizer)')
     .option('--arch <arch>', `family traits: ${ARCH_NAMES.join(' | ')} (default: the preset's own)`)
     .option('--preset <name>', `sizes: ${PRESET_NAMES.join(' | ')} (default: tiny)`)
     .option('--seed <n>', 'PRNG seed, 0 to 4294967295; the same seed writes identical files (default: 0)')
     .option('--out <dir>', 'folder to write the model to')
     .option('--force', 'overwrite the model files in an existing --out folder')
+    .option('--tokenizer <dir>', "copy this folder's tokenizer.json + tokenizer_config.json (e.g. from `plum tokenizer fit`); vocab_size = its size rounded up to 64")
     .action((opts: unknown) => runInit(opts));
 }
