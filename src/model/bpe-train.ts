@@ -10,10 +10,11 @@
  *    to words), and a max-heap with lazy deletion finds the next best pair.
  *
  * Ties go to the smallest pair of ids (left id, then right id), so the merges depend only on the
- * word counts, not on the order of the texts. A merge whose result already spells an existing
- * token (say a + bc after ab + c) is skipped, so every merge adds exactly one token and the
+ * word counts, not on the order of the texts. Every merge makes a new token (a token's
+ * segmentation is that of its spelling alone, so a + bc and ab + c cannot both arise), and the
  * vocabulary is bytes, then merges in order, then the special tokens: the layout
- * `buildByteLevelTokenizer` writes.
+ * `buildByteLevelTokenizer` writes. For the same reason, encoding a training word by merge rank
+ * gives back the segmentation training ended with.
  *
  * @example
  * const fit = fitByteLevelBpe(['the cat sat on the mat'], { vocabSize: 300, minFrequency: 1 });
@@ -209,8 +210,9 @@ function learnMerges(words: WordTable, numMerges: number, minFrequency: number, 
     const a = Math.floor(key / K);
     const b = key - a * K;
     const text = spell[a]! + spell[b]!;
-    pairCount.delete(key);
-    if (known.has(text)) continue; // another pair already spells this token: never merge this one
+    // Cannot happen: a symbol's bytes only ever merged with each other, so its segmentation is
+    // that of its spelling on its own, and one spelling has one segmentation.
+    if (known.has(text)) throw new Error(`internal: merge ${spell[a]} + ${spell[b]} spells the existing token ${text}`);
     const c = 256 + merges.length;
     merges.push([a, b]);
     spell.push(text);
@@ -246,7 +248,7 @@ function learnMerges(words: WordTable, numMerges: number, minFrequency: number, 
       }
       len[w] = wi - o;
     }
-    pairCount.delete(key); // the (a, b) -> -k updates above touched overlapping runs like "a a a"
+    pairCount.delete(key); // all merged; the (b, next) updates touched it only in runs like "a a a"
     where.delete(key);
     for (const g of grown) {
       const gc = pairCount.get(g);
