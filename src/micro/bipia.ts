@@ -108,5 +108,8 @@ export function makeBipiaSuite({ dir, maxWords = 12 }: BipiaSuiteOptions): Micro
   };
 }
 
+/** The suite from a shared-data folder holding `datasets/bipia` (the registry's `SuiteFactory` shape). */
+export const bipiaSuite = (sharedDir: string): MicroSuite => makeBipiaSuite({ dir: join(sharedDir, 'datasets', 'bipia') });
+
 /** The micro vocabulary as a sample corpus uses it (for reporting how far BIPIA attacks fit). */
 export const microVocabulary = (): Set<string> => vocabulary(generateCorpus({ seed: 0, stories: 500, chats: 2000 }));
