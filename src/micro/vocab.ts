@@ -68,8 +68,6 @@ export const intIn = (rand: Rand, lo: number, hi: number): number => lo + Math.f
 /** "a cat", "an owl". */
 export const withArticle = (noun: string): string => (/^[aeiou]/i.test(noun) ? `an ${noun}` : `a ${noun}`);
 
-export const capitalise = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
-
 /** "a", "a and b", "a, b and c". */
 export function joinAnd(items: readonly string[]): string {
   return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
