@@ -17,6 +17,7 @@ import {
 } from './bpe-train.js';
 import { loadConfig } from './config.js';
 import { initModel } from './init.js';
+import { presets } from './presets.js';
 import { loadTokenizer } from './tokenizer.js';
 import { loadWeights } from './weights.js';
 
@@ -328,23 +329,24 @@ test('initModel --preset micro --tokenizer DIR writes a loadable model with voca
     const res = initModel({ preset: 'micro', seed: 3, out, tokenizer: tokDir });
     assert.deepEqual(res.files, ['config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json']);
     const cfg = loadConfig(out);
+    const s = presets.micro.sizes; // tunable data: the test follows it
     assert.deepEqual(
       [cfg.family, cfg.hiddenSize, cfg.intermediateSize, cfg.numLayers, cfg.numHeads, cfg.numKvHeads, cfg.maxPositionEmbeddings, cfg.tieWordEmbeddings, cfg.rmsNormEps, cfg.ropeTheta],
-      ['llama', 256, 704, 6, 8, 4, 512, true, 1e-5, 10000],
+      ['llama', s.hidden_size, s.intermediate_size, s.num_hidden_layers, s.num_attention_heads, s.num_key_value_heads, s.max_position_embeddings, s.tie_word_embeddings, s.rms_norm_eps, s.rope_theta],
     );
     assert.equal(cfg.vocabSize, 1024); // 1000 rounded up to a multiple of 64
     const w = loadWeights(out, cfg);
-    assert.deepEqual(w.get('model.embed_tokens.weight')!.length, 1024 * 256);
+    assert.deepEqual(w.get('model.embed_tokens.weight')!.length, 1024 * s.hidden_size);
     assert.equal(res.numParams, [...w.values()].reduce((a, x) => a + x.length, 0));
     const tok = loadTokenizer(out);
     assert.equal(tok.vocabSize, 1000);
     assert.deepEqual([cfg.bosTokenId, cfg.eosTokenIds, cfg.padTokenId], [fit.vocab.get('<|endoftext|>'), [fit.vocab.get('<|im_end|>')], fit.vocab.get('<|endoftext|>')]);
     assert.deepEqual(tok.eosIds, [fit.vocab.get('<|im_end|>')]);
-    assert.equal(JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8')).model_max_length, 512);
+    assert.equal(JSON.parse(readFileSync(join(out, 'tokenizer_config.json'), 'utf8')).model_max_length, s.max_position_embeddings);
     assert.ok(readFileSync(join(out, 'tokenizer.json')).equals(readFileSync(join(tokDir, 'tokenizer.json'))));
     assert.deepEqual(tok.encode('Hello there', { addSpecialTokens: false }), encodeWithMerges('Hello there', fit));
     // without --tokenizer, micro keeps the default byte-level tokenizer and the preset's vocab
     initModel({ preset: 'micro', seed: 3, out: join(root, 'd') });
-    assert.equal(loadConfig(join(root, 'd')).vocabSize, 512);
+    assert.equal(loadConfig(join(root, 'd')).vocabSize, s.vocab_size);
   });
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeWithMerges, fitByteLevelBpe } from '../../model/bpe-train.js';
 import { loadConfig } from '../../model/config.js';
+import { presets } from '../../model/presets.js';
 import { loadTokenizer } from '../../model/tokenizer.js';
 import { loadWeights } from '../../model/weights.js';
 import { tokenizeExample } from '../../data/tokenize.js';
@@ -59,10 +60,14 @@ test('plum tokenizer fit writes a tokenizer that plum init --preset micro --toke
     const out = join(root, 'model');
     const init = plum('init', '--preset', 'micro', '--tokenizer', tokDir, '--seed', '2', '--out', out);
     assert.equal(init.status, 0, init.stderr);
-    assert.match(init.stdout, /\n {2}llama \(micro\): hidden 256, 6 layers, 8 heads \(4 kv\), vocab 448; \d+ random parameters, seed 2\n$/);
+    const s = presets.micro.sizes; // tunable data: the test follows it
+    assert.match(
+      init.stdout,
+      new RegExp(`\\n {2}llama \\(micro\\): hidden ${s.hidden_size}, ${s.num_hidden_layers} layers, ${s.num_attention_heads} heads \\(${s.num_key_value_heads} kv\\), vocab 448; \\d+ random parameters, seed 2\\n$`),
+    );
     const cfg = loadConfig(out);
     assert.equal(cfg.vocabSize, 448); // 400 rounded up to a multiple of 64
-    assert.equal(loadWeights(out, cfg).get('model.embed_tokens.weight')!.length, 448 * 256);
+    assert.equal(loadWeights(out, cfg).get('model.embed_tokens.weight')!.length, 448 * s.hidden_size);
     const model = loadTokenizer(out);
     assert.deepEqual(model.encode(STORY), tok.encode(STORY));
     assert.deepEqual(cfg.eosTokenIds, [model.tokenToId('<|im_end|>')]);
