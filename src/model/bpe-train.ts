@@ -166,61 +166,72 @@ function wordTable(counts: Map<string, number>): WordTable {
 }
 
 /**
- * Learn up to `numMerges` merges over `words` (ids 0..255 are bytes, merge i makes id 256 + i).
- * `spell[id]` is the token's bytes_to_unicode spelling; it grows with each merge.
+ * Counts of adjacent pairs over a word table, kept current as merges rewrite the words: an index
+ * from each pair to the words that had it (stale entries are harmless: the word is rescanned),
+ * and a heap with lazy deletion. A pair (a, b) is the number a * K + b, with every id below K.
  */
-function learnMerges(words: WordTable, numMerges: number, minFrequency: number, spell: string[]): [number, number][] {
-  const K = 256 + numMerges; // ids are < K, so a * K + b identifies the pair (a, b)
-  const { sym, off, len, cnt } = words;
-  const nWords = len.length;
-  const pairCount = new Map<number, number>();
-  const where = new Map<number, number[]>(); // pair -> words that contained it (may be stale, may repeat)
-  const note = (key: number, w: number): void => {
-    const list = where.get(key);
-    if (list === undefined) where.set(key, [w]);
-    else if (list[list.length - 1] !== w) list.push(w);
-  };
-  for (let w = 0; w < nWords; w++) {
-    for (let i = off[w]!, end = off[w]! + len[w]! - 1; i < end; i++) {
-      const key = sym[i]! * K + sym[i + 1]!;
-      pairCount.set(key, (pairCount.get(key) ?? 0) + cnt[w]!);
-      note(key, w);
-    }
-  }
-  const heap = new PairHeap();
-  for (const [key, c] of pairCount) heap.push(c, key);
+class PairCounts {
+  private counts = new Map<number, number>();
+  private where = new Map<number, number[]>();
+  private heap = new PairHeap();
+  private grown = new Set<number>(); // pairs the current merge created
+  private seen: Int32Array; // seen[w] = the last merge that rewrote word w
 
-  const known = new Set(spell);
-  const seen = new Int32Array(nWords).fill(-1);
-  const merges: [number, number][] = [];
-  const grown = new Set<number>(); // pairs whose count rose during this merge
-  const add = (key: number, delta: number): void => {
-    const c = (pairCount.get(key) ?? 0) + delta;
-    if (c > 0) pairCount.set(key, c);
-    else pairCount.delete(key);
-  };
-  while (merges.length < numMerges && heap.size > 0) {
-    const [count, key] = heap.pop();
-    const current = pairCount.get(key) ?? 0;
-    if (count !== current) {
-      if (current > 0) heap.push(current, key); // stale entry: counts of old pairs only fall
-      continue;
+  constructor(
+    private words: WordTable,
+    readonly K: number,
+  ) {
+    const { sym, off, len, cnt } = words;
+    for (let w = 0; w < len.length; w++) {
+      for (let i = off[w]!, end = off[w]! + len[w]! - 1; i < end; i++) {
+        const key = sym[i]! * K + sym[i + 1]!;
+        this.counts.set(key, (this.counts.get(key) ?? 0) + cnt[w]!);
+        this.note(key, w);
+      }
     }
-    if (count < minFrequency) break;
-    const a = Math.floor(key / K);
-    const b = key - a * K;
-    const text = spell[a]! + spell[b]!;
-    // Cannot happen: a symbol's bytes only ever merged with each other, so its segmentation is
-    // that of its spelling on its own, and one spelling has one segmentation.
-    if (known.has(text)) throw new Error(`internal: merge ${spell[a]} + ${spell[b]} spells the existing token ${text}`);
-    const c = 256 + merges.length;
-    merges.push([a, b]);
-    spell.push(text);
-    known.add(text);
-    grown.clear();
-    for (const w of where.get(key) ?? []) {
-      if (seen[w] === c) continue;
-      seen[w] = c;
+    for (const [key, c] of this.counts) this.heap.push(c, key);
+    this.seen = new Int32Array(len.length).fill(-1);
+  }
+
+  private note(key: number, w: number): void {
+    const list = this.where.get(key);
+    if (list === undefined) this.where.set(key, [w]);
+    else if (list[list.length - 1] !== w) list.push(w);
+  }
+
+  private add(key: number, delta: number): void {
+    const c = (this.counts.get(key) ?? 0) + delta;
+    if (c > 0) this.counts.set(key, c);
+    else this.counts.delete(key);
+  }
+
+  /** A pair that word w now holds `delta` more times. */
+  private gain(key: number, delta: number, w: number): void {
+    this.add(key, delta);
+    this.note(key, w);
+    this.grown.add(key);
+  }
+
+  /** The most frequent pair, the smallest key on a tie: [count, key], or null when none is left. */
+  best(): [number, number] | null {
+    while (this.heap.size > 0) {
+      const [count, key] = this.heap.pop();
+      const current = this.counts.get(key) ?? 0;
+      if (count === current) return [count, key];
+      if (current > 0) this.heap.push(current, key); // stale: a pair's count only falls once pushed
+    }
+    return null;
+  }
+
+  /** Rewrite every (a, b) as c, left to right in each word, and update the counts. */
+  merge(a: number, b: number, c: number): void {
+    const { sym, off, len, cnt } = this.words;
+    const K = this.K;
+    const key = a * K + b;
+    this.grown.clear();
+    for (const w of this.where.get(key) ?? []) {
+      if (this.seen[w] === c) continue;
+      this.seen[w] = c;
       const k = cnt[w]!;
       const o = off[w]!;
       const end = o + len[w]!;
@@ -229,18 +240,12 @@ function learnMerges(words: WordTable, numMerges: number, minFrequency: number, 
         if (r + 1 < end && sym[r] === a && sym[r + 1] === b) {
           // (prev, a) becomes (prev, c) and (b, next) becomes (c, next); prev may be a c just written
           if (wi > o) {
-            const p = sym[wi - 1]!;
-            add(p * K + a, -k);
-            add(p * K + c, k);
-            note(p * K + c, w);
-            grown.add(p * K + c);
+            this.add(sym[wi - 1]! * K + a, -k);
+            this.gain(sym[wi - 1]! * K + c, k, w);
           }
           if (r + 2 < end) {
-            const nx = sym[r + 2]!;
-            add(b * K + nx, -k);
-            add(c * K + nx, k);
-            note(c * K + nx, w);
-            grown.add(c * K + nx);
+            this.add(b * K + sym[r + 2]!, -k);
+            this.gain(c * K + sym[r + 2]!, k, w);
           }
           sym[wi++] = c;
           r += 2;
@@ -248,12 +253,36 @@ function learnMerges(words: WordTable, numMerges: number, minFrequency: number, 
       }
       len[w] = wi - o;
     }
-    pairCount.delete(key); // all merged; the (b, next) updates touched it only in runs like "a a a"
-    where.delete(key);
-    for (const g of grown) {
-      const gc = pairCount.get(g);
-      if (gc !== undefined) heap.push(gc, g);
+    this.counts.delete(key); // all merged; the (b, next) updates touched it only in runs like "a a a"
+    this.where.delete(key);
+    for (const g of this.grown) {
+      const gc = this.counts.get(g);
+      if (gc !== undefined) this.heap.push(gc, g);
     }
+  }
+}
+
+/**
+ * Learn up to `numMerges` merges over `words` (ids 0..255 are bytes, merge i makes id 256 + i).
+ * `spell[id]` is the token's bytes_to_unicode spelling; it grows with each merge.
+ */
+function learnMerges(words: WordTable, numMerges: number, minFrequency: number, spell: string[]): [number, number][] {
+  const pairs = new PairCounts(words, 256 + numMerges);
+  const known = new Set(spell);
+  const merges: [number, number][] = [];
+  while (merges.length < numMerges) {
+    const best = pairs.best();
+    if (best === null || best[0] < minFrequency) break;
+    const a = Math.floor(best[1] / pairs.K);
+    const b = best[1] - a * pairs.K;
+    const text = spell[a]! + spell[b]!;
+    // Cannot happen: a symbol's bytes only ever merged with each other, so its segmentation is
+    // that of its spelling on its own, and one spelling has one segmentation.
+    if (known.has(text)) throw new Error(`internal: merge ${spell[a]} + ${spell[b]} spells the existing token ${text}`);
+    known.add(text);
+    spell.push(text);
+    merges.push([a, b]);
+    pairs.merge(a, b, 256 + merges.length - 1);
   }
   return merges;
 }
