@@ -46,7 +46,7 @@ export const presets: Record<PresetName, Preset> = {
   micro: {
     arch: 'llama',
     sizes: {
-      hidden_size: 256, intermediate_size: 704, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 4,
+      hidden_size: 192, intermediate_size: 512, num_hidden_layers: 6, num_attention_heads: 6, num_key_value_heads: 2,
       vocab_size: 512, max_position_embeddings: 512, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true,
     },
   },

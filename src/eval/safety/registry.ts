@@ -2,11 +2,16 @@
 import { join } from 'node:path';
 import { SHARED } from '../../testing/shared.js';
 import { advbenchSuite, xstestSuite } from './datasets.js';
+import { bipiaSuite } from '../../micro/bipia.js';
+import { injectionSuite, secretSuite } from '../../micro/suites.js';
 import type { SafetySuite } from './suite.js';
 
 export type SuiteFactory = (sharedDir: string) => SafetySuite;
 
 export const SAFETY_SUITES: Record<string, SuiteFactory> = {
+  injection: () => injectionSuite,
+  secrets: () => secretSuite,
+  bipia: bipiaSuite,
   'harmful-requests': advbenchSuite,
   'over-refusal': xstestSuite,
 };
