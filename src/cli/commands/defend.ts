@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { writeCorpus } from '../../micro/corpus.js';
+import { defenseData } from '../../micro/defense.js';
+import { injectionSuite, secretSuite } from '../../micro/suites.js';
+import { loadModel } from '../../model/load.js';
+import { writePairs } from '../../prefs/pairs.js';
+import { type SuiteResult, type Variant, runSuite, writeReport } from '../../eval/safety/run.js';
+import { fail } from '../../util/errors.js';
+import { loadAdapterForModel } from '../adapters.js';
+import { int, num, parseOptions } from '../options.js';
+import { runSftCommand } from './train.js';
+import { runDpoCommand } from './train-dpo.js';
+
+const schema = z.object({
+  model: z.string().min(1),
+  method: z.enum(['soft-prompt', 'prefix', 'lora']).default('soft-prompt'),
+  defensiveTokens: int.pipe(z.number().int().min(1)).optional(),
+  virtualTokens: int.pipe(z.number().int().min(1)).default(16),
+  examples: int.pipe(z.number().int().min(10)).default(2000),
+  sftEpochs: int.pipe(z.number().int().min(1)).default(2),
+  dpoEpochs: int.pipe(z.number().int().min(0)).default(1),
+  beta: num.pipe(z.number().positive()).default(0.1),
+  lr: num.pipe(z.number().positive()).optional(),
+  seed: int.default(0),
+  limit: int.pipe(z.number().int().min(0)).default(0),
+  out: z.string().min(1),
+  force: z.boolean().default(false),
+  quiet: z.boolean().default(false),
+});
+
+export type DefendOptions = z.infer<typeof schema>;
+
+/**
+ * The injection defense recipe: SFT on tasks whose documents carry injected instructions, the
+ * answer ignoring them (StruQ-style); then DPO on pairs chosen = the real answer, rejected =
+ * following the injection (SecAlign-style); then the safety suites on held-out attack
+ * templates, base vs defended. Training uses only the 'train' injection templates.
+ */
+export async function runDefend(raw: Record<string, unknown>): Promise<{ table: string; results: SuiteResult[] }> {
+  const o = parseOptions(schema, raw, 'defend injection');
+  if (existsSync(o.out) && !o.force) fail(`${o.out}: already exists; choose a new --out or add --force`);
+  const method = o.defensiveTokens ? 'soft-prompt' : o.method;
+  const vt = o.defensiveTokens ?? o.virtualTokens;
+  const m = loadModel(o.model);
+  mkdirSync(o.out, { recursive: true });
+  const data = defenseData({ seed: o.seed, n: o.examples, templates: 'train' });
+  writeCorpus(join(o.out, 'defense-sft.jsonl'), data.sft);
+  writePairs(join(o.out, 'defense-pairs.jsonl'), data.pairs, 'prompt-chosen-rejected');
+  const common = { model: o.model, method, seed: String(o.seed), quiet: o.quiet, force: true, batchSize: '16', exactMatch: '0', saveEvery: '0' };
+  const methodOpts = method === 'lora' ? {} : { virtualTokens: String(vt) };
+  const sftDir = join(o.out, 'sft');
+  await runSftCommand({ ...common, ...methodOpts, data: join(o.out, 'defense-sft.jsonl'), epochs: String(o.sftEpochs), ...(o.lr ? { lr: String(o.lr) } : {}), out: sftDir });
+  let final = sftDir;
+  if (o.dpoEpochs > 0) {
+    final = join(o.out, 'dpo');
+    await runDpoCommand({ ...common, pairs: join(o.out, 'defense-pairs.jsonl'), adapter: sftDir, epochs: String(o.dpoEpochs), beta: String(o.beta), out: final });
+  }
+  const variants: Variant[] = [
+    { name: 'base', model: m, adapter: null },
+    { name: 'defended', model: m, adapter: loadAdapterForModel(final, m) },
+  ];
+  const results: SuiteResult[] = [];
+  for (const suite of [injectionSuite, secretSuite]) for (const v of variants) results.push(await runSuite(suite, v, { seed: o.seed + 1, limit: o.limit, heldOut: true, quiet: o.quiet }));
+  const table = writeReport(join(o.out, 'report'), results, variants.map((v) => v.name), 'Prompt-injection defense (held-out attack templates)');
+  return { table, results };
+}
+
+export function register(program: Command): void {
+  const defend = program.command('defend').description('train defenses: prompt injection');
+  defend
+    .command('injection')
+    .description('train an adapter that ignores instructions injected into documents (SFT, then DPO), and evaluate it')
+    .requiredOption('--model <dir>', 'model folder (an instruction-following model, e.g. models/plum-micro)')
+    .option('--method <m>', 'soft-prompt | prefix | lora (default soft-prompt)')
+    .option('--defensive-tokens <n>', 'train only a handful of soft-prompt tokens (sets --method soft-prompt)')
+    .option('--virtual-tokens <n>', 'soft-prompt / prefix length (default 16)')
+    .option('--examples <n>', 'training examples and pairs each (default 2000)')
+    .option('--sft-epochs <n>', 'SFT epochs (default 2)')
+    .option('--dpo-epochs <n>', 'DPO epochs after SFT (0 = skip; default 1)')
+    .option('--beta <x>', 'DPO beta (default 0.1)')
+    .option('--lr <x>', 'SFT learning rate (default: the method default)')
+    .option('--seed <n>', 'seed (default 0)')
+    .option('--limit <n>', 'evaluation cases per group (0 = all)')
+    .option('--out <dir>', 'output folder (data, sft/, dpo/, report/)')
+    .option('--force', 'overwrite --out')
+    .option('--quiet', 'no progress bars')
+    .action(async (raw) => {
+      const { table } = await runDefend(raw);
+      process.stdout.write(table + '\n');
+    });
+}
