@@ -184,8 +184,8 @@ test('bad data: one line naming file:line and field, with the count of further b
   bad('record.jsonl', jsonl(ok) + '[1, 2]\n', 'FILE:2: the record must be an object (got array); use a JSON object {...}');
   bad(
     'unknown.jsonl',
-    jsonl({ text: 'hello' }),
-    'FILE:1: cannot tell the data format from this record (text); expected "messages" (OpenAI chat), "prompt" + "completion", "instruction" + "output" (Alpaca) or "conversations" (ShareGPT), or pass --format openai-chat|prompt-completion|alpaca|sharegpt',
+    jsonl({ body: 'hello' }),
+    'FILE:1: cannot tell the data format from this record (body); expected "messages" (OpenAI chat), "prompt" + "completion", "instruction" + "output" (Alpaca), "conversations" (ShareGPT) or "text" (corpus), or pass --format openai-chat|prompt-completion|alpaca|sharegpt|corpus',
   );
   bad('text.txt', 'hello\n', 'FILE:1: not JSON (starts with "h"); write one JSON object per line (JSONL) or a JSON array of records');
 });
@@ -224,4 +224,12 @@ test('bad JSON arrays: parse errors with a line, empty arrays, fields named with
 test('arrayElementLines ignores brackets and newlines inside strings', () => {
   assert.deepEqual(arrayElementLines('[\n"a[\\"\\n",\n\n {"x": "]\\n,"},\n[1,\n2], 3\n]'), [2, 4, 5, 6]);
   assert.deepEqual(arrayElementLines('[]'), []);
+});
+
+test('a corpus: {"text"} records mixed with chat records, detected even when a chat comes first', () => {
+  const file = writeData('corpus.jsonl', jsonl({ messages: [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'yo' }] }, { text: 'Once upon a time.' }));
+  const r = readSftFile(file);
+  assert.equal(r.format, 'corpus');
+  assert.deepEqual(r.records.map((x) => x.kind), ['chat', 'text']);
+  assert.deepEqual(r.records[1], { kind: 'text', prompt: '', completion: 'Once upon a time.', source: { file, line: 2 } });
 });

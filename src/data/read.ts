@@ -154,12 +154,14 @@ export function readSftFile(file: string, opts: ReadOptions = {}): ReadResult {
   let format = given;
   if (!format && first) {
     format = detectFormat(first.raw) ?? undefined;
+    // A corpus mixes {"text"} and {"messages"} records: any text record makes the file a corpus.
+    if (format === 'openai-chat' && raws.some((r) => detectFormat(r.raw) === 'corpus')) format = 'corpus';
     if (!format && problems.length > 0) report(problems);
     if (!format) {
       const keys = first.raw !== null && typeof first.raw === 'object' ? Object.keys(first.raw).join(', ') : jsonType(first.raw);
       fail(
         `${location(first.source)}: cannot tell the data format from this record (${keys || 'no keys'}); expected "messages" (OpenAI chat), ` +
-          `"prompt" + "completion", "instruction" + "output" (Alpaca) or "conversations" (ShareGPT), or pass --format ${SFT_FORMATS.join('|')}`,
+          `"prompt" + "completion", "instruction" + "output" (Alpaca), "conversations" (ShareGPT) or "text" (corpus), or pass --format ${SFT_FORMATS.join('|')}`,
       );
     }
   }
