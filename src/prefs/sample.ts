@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { chatMessageSchema, type ChatMessage } from '../model/chat.js';
 import { generate } from '../model/generate.js';
-import { encodePrompt, type LoadedModel } from '../model/load.js';
+import { encodePrompt, type LoadedModel, encodeChat } from '../model/load.js';
 import type { ModelAdapter } from '../model/adapter.js';
 import { decodeContinuation, type PlumTokenizer } from '../model/tokenizer.js';
 import { mixSeed } from '../data/rng.js';
@@ -99,13 +99,6 @@ function hash32(s: string): number {
 /** Sampling seed of candidate k of a prompt. */
 export function rowSeed(seed: number, promptId: string, k: number): number {
   return mixSeed(seed, hash32(promptId), k);
-}
-
-/** Rendered chat -> token ids, with BOS added as encodePrompt does for chats. */
-function encodeChat(tok: PlumTokenizer, messages: ChatMessage[]): number[] {
-  const ids = tok.encode(tok.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false });
-  if (tok.bosId !== null && ids[0] !== tok.bosId && tok.encode('', { addSpecialTokens: true })[0] === tok.bosId) return [tok.bosId, ...ids];
-  return ids;
 }
 
 export interface SampleOptions {

@@ -15,7 +15,8 @@ import { register as bench } from './bench.js';
 import { register as pretrain } from './pretrain.js';
 import { register as evalSafety } from './eval.js';
 import { register as defend } from './defend.js';
+import { register as demo } from './demo.js';
 import { register as prefsEval } from './prefs-eval.js';
 
 /** Every CLI command, in the order `plum --help` lists them. */
-export const commands: Array<(program: Command) => void> = [generate, score, train, distill, pretrain, sample, vote, voteRules, prefs, prefsEval, serve, evalSafety, defend, bench, convert, tokenizer, init];
+export const commands: Array<(program: Command) => void> = [demo, generate, score, train, distill, pretrain, sample, vote, voteRules, prefs, prefsEval, serve, evalSafety, defend, bench, convert, tokenizer, init];
