@@ -3,6 +3,7 @@
  * (config.json, model.safetensors, generation_config.json, tokenizer.json, tokenizer_config.json).
  * The same seed gives byte-identical files.
  */
+import { rng } from '../util/random.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../util/errors.js';
@@ -15,18 +16,6 @@ import { saveModelFolder } from './weights.js';
 
 /** Standard deviation of the random weights and biases (transformers' initializer_range). */
 const INIT_STD = 0.02;
-
-/** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fill `out` with normal(0, std) samples (Box-Muller, both outputs of each pair used). */
 function fillNormal(out: Float32Array, rand: () => number, std: number): void {
@@ -44,7 +33,7 @@ function fillNormal(out: Float32Array, rand: () => number, std: number): void {
  * transformers' zeros, so that bias gradients are exercised from the first step).
  */
 export function randomWeights(cfg: ModelConfig, seed: number): Map<string, Float32Array> {
-  const rand = mulberry32(seed);
+  const rand = rng(seed);
   const out = new Map<string, Float32Array>();
   for (const [name, shape] of expectedTensorShapes(cfg)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
