@@ -167,3 +167,63 @@ test('generation with an adapter: the KV cache agrees with full forward passes',
     assert.ok(maxDiff(step[0]!, (await lm.logits([1, 5, 9, 11], a))[3]!) < 1e-5, config.kind);
   }
 });
+
+test('an adapter folder as PEFT writes it (all its config fields, BF16 tensors, prompt-tuning init text) loads', async () => {
+  const { base, lm } = makeBase();
+  const { writeSafetensors } = await import('../model/safetensors.js');
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'plum-peft-lora-'));
+  // adapter_config.json as PEFT 0.17 writes it for LoraConfig(r=4, target_modules=["v_proj","q_proj"]).
+  const peftConfig = {
+    alpha_pattern: {}, auto_mapping: null, base_model_name_or_path: 'HuggingFaceTB/SmolLM2-135M', bias: 'none', corda_config: null,
+    eva_config: null, exclude_modules: null, fan_in_fan_out: false, inference_mode: true, init_lora_weights: true, layer_replication: null,
+    layers_pattern: null, layers_to_transform: null, loftq_config: {}, lora_alpha: 8, lora_bias: false, lora_dropout: 0.05,
+    megatron_config: null, megatron_core: 'megatron.core', modules_to_save: null, peft_type: 'LORA', qalora_group_size: 16, r: 4,
+    rank_pattern: {}, revision: null, target_modules: ['v_proj', 'q_proj'], target_parameters: null, task_type: 'CAUSAL_LM',
+    trainable_token_indices: null, use_dora: false, use_qalora: false, use_rslora: false,
+  };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(peftConfig, null, 2));
+  const tensors = new Map<string, { dtype: 'BF16'; shape: number[]; data: Float32Array }>();
+  let k = 0;
+  for (let l = 0; l < cfg.numLayers; l++) {
+    for (const [mod, out] of [['q_proj', cfg.numHeads * cfg.headDim], ['v_proj', cfg.numKvHeads * cfg.headDim]] as const) {
+      const p = `base_model.model.model.layers.${l}.self_attn.${mod}`;
+      tensors.set(`${p}.lora_A.weight`, { dtype: 'BF16', shape: [4, cfg.hiddenSize], data: Float32Array.from({ length: 4 * cfg.hiddenSize }, () => 0.25 * Math.sin(++k)) });
+      tensors.set(`${p}.lora_B.weight`, { dtype: 'BF16', shape: [out, 4], data: Float32Array.from({ length: out * 4 }, () => 0.25 * Math.cos(++k)) });
+    }
+  }
+  writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
+  const a = loadAdapter(dir, base);
+  assert.equal(a.config.kind, 'lora');
+  assert.equal(a.params.length, cfg.numLayers * 4);
+  const seq = [1, 7, 3, 22];
+  const merged = new CausalLM(cfg, mergeLora(base, a), backend);
+  const l1 = await lm.logits(seq, a);
+  const l2 = await merged.logits(seq);
+  assert.ok(maxDiff(l1[3]!, l2[3]!) < 1e-4);
+  assert.ok(maxDiff(l1[3]!, (await lm.logits(seq))[3]!) > 1e-3, 'the adapter changes the output');
+  // A PEFT prompt-tuning folder initialised from text.
+  const sp = mkdtempSync(join(tmpdir(), 'plum-peft-pt-'));
+  writeFileSync(join(sp, 'adapter_config.json'), JSON.stringify({
+    auto_mapping: null, base_model_name_or_path: 'x', inference_mode: true, num_attention_heads: cfg.numHeads, num_layers: cfg.numLayers,
+    num_transformer_submodules: 1, num_virtual_tokens: 5, peft_type: 'PROMPT_TUNING', prompt_tuning_init: 'TEXT',
+    prompt_tuning_init_text: 'Classify:', revision: null, task_type: 'CAUSAL_LM', token_dim: cfg.hiddenSize, tokenizer_kwargs: null, tokenizer_name_or_path: 'x',
+  }));
+  writeSafetensors(join(sp, 'adapter_model.safetensors'), new Map([['prompt_embeddings', { dtype: 'F32' as const, shape: [5, cfg.hiddenSize], data: Float32Array.from({ length: 5 * cfg.hiddenSize }, (_, i) => Math.sin(i)) }]]));
+  const spa = loadAdapter(sp, base);
+  assert.equal(spa.virtualTokens, 5);
+  assert.equal((await lm.logits(seq, spa)).length, seq.length);
+});
+
+test('a PEFT adapter for another model is refused with a one-line error naming the field', async () => {
+  const { base } = makeBase();
+  const { writeFileSync } = await import('node:fs');
+  const { writeSafetensors } = await import('../model/safetensors.js');
+  const dir = mkdtempSync(join(tmpdir(), 'plum-peft-bad-'));
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'PROMPT_TUNING', task_type: 'CAUSAL_LM', num_virtual_tokens: 4, token_dim: 999 }));
+  writeSafetensors(join(dir, 'adapter_model.safetensors'), new Map([['prompt_embeddings', { dtype: 'F32' as const, shape: [4, 999], data: new Float32Array(4 * 999) }]]));
+  assert.throws(() => loadAdapter(dir, base), /adapter_config\.json: token_dim 999 does not match the model's hidden_size 16/);
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'IA3', task_type: 'CAUSAL_LM' }));
+  assert.throws(() => loadAdapter(dir, base), /field "peft_type".*supported peft_type: PROMPT_TUNING, PREFIX_TUNING, LORA/);
+});
