@@ -121,3 +121,17 @@ test('options from a YAML config file; unknown keys are named', async () => {
   writeFileSync(cfg, `model: ${model}\ndata: ${data}\nmethod: lora\nbogus: 1\n`);
   await assert.rejects(runSftCommand({ config: cfg, out: join(tmp, 'y2') }), /unknown option "bogus"/);
 });
+
+test('plum score and plum generate take --adapter (the trained adapter changes the log-probabilities)', () => {
+  const out = join(tmp, 'a'); // trained by the resume test above
+  const ids = '1,40,41,42,43';
+  const base = JSON.parse(cli(['score', '--model', model, '--ids', ids, '--json']).stdout);
+  const tuned = JSON.parse(cli(['score', '--model', model, '--ids', ids, '--json', '--adapter', out]).stdout);
+  assert.equal(base.logprobs.length, 4);
+  assert.notDeepEqual(base.logprobs, tuned.logprobs);
+  const g = cli(['generate', '--model', model, '--adapter', out, '--prompt', 'say 3', '--chat', '--max-tokens', '5', '--temperature', '0']);
+  assert.equal(g.status, 0, g.stderr);
+  const bad = cli(['score', '--model', model, '--ids', ids, '--adapter', join(tmp, 'nope')]);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /nope: adapter folder not found/);
+});
