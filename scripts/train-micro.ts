@@ -3,12 +3,17 @@
  *   1. generate the corpus (seeded; stories + chat tasks; no downloaded text),
  *   2. fit a byte-level BPE tokenizer to it,
  *   3. initialise a Llama-family model (`micro` preset) with that tokenizer,
- *   4. pretrain it with Plum's own engine (`plum pretrain`; resumable: rerun to continue),
- *   5. copy the model to models/plum-micro and evaluate it (held-out accuracy per task,
+ *   4. pretrain it with Plum's own engine (`plum pretrain`; resumable: rerun to continue) on
+ *      stories + chats (loss on every story token and on assistant turns),
+ *   5. a second stage on chats only, so that the answers (a few tokens each, a small share of
+ *      stage 1's loss) get most of the gradient: copying a word out of a document is what a
+ *      tiny model learns last,
+ *   6. copy the model to models/plum-micro and evaluate it (held-out accuracy per task,
  *      injection attack success) into eval.json.
  * Work files go to .plum-cache/micro (ignored by git).
  *
- * Options: --out DIR (default models/plum-micro) --stories N --chats N --epochs N --vocab N --quick
+ * Options: --out DIR (default models/plum-micro) --stories N --chats N --epochs N --max-steps N --vocab N
+ *          --stage2-chats N --stage2-steps N --quick
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +38,8 @@ const { values } = parseArgs({
     epochs: { type: 'string', default: '2' },
     vocab: { type: 'string', default: '1024' },
     'max-steps': { type: 'string' },
+    'stage2-chats': { type: 'string', default: '48000' },
+    'stage2-steps': { type: 'string', default: '3000' },
     quick: { type: 'boolean', default: false },
   },
 });
@@ -83,10 +90,26 @@ await runSftCommand(
   'pretrain',
 );
 
-// 5. the model folder + evaluation
+// 5. chats only
+const chatsFile = join(work, 'chats.jsonl');
+const chatsEval = join(work, 'chats-eval.jsonl');
+writeCorpus(chatsFile, generateCorpus({ seed: 3, stories: 0, chats: n(values['stage2-chats'], 400) }));
+writeCorpus(chatsEval, generateCorpus({ seed: 4, stories: 0, chats: quick ? 40 : 400 }));
+const run2 = join(work, 'run2');
+const resume2 = existsSync(join(run2, 'latest.json')) && !quick;
+await runSftCommand(
+  {
+    ...PRETRAIN_DEFAULTS, model: runDir, data: chatsFile, heldOutFile: chatsEval, format: 'openai-chat', out: run2,
+    maxSteps: String(n(values['stage2-steps'], 10)), batchSize: '32', lr: '0.002', saveEvery: '500', evalEvery: quick ? '0' : '1000',
+    resume: resume2, force: !resume2,
+  },
+  'pretrain',
+);
+
+// 6. the model folder + evaluation
 const out = values.out!;
 mkdirSync(out, { recursive: true });
-for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(runDir, f), join(out, f));
+for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(run2, f), join(out, f));
 const m = loadModel(out);
 const accuracy = await taskAccuracy(m, { seed: 1001, perTask: quick ? 4 : 50 });
 const inj = await runSuite(injectionSuite, { name: 'plum-micro', model: m, adapter: null }, { seed: 0, limit: quick ? 8 : 0, heldOut: true, quiet: true });
