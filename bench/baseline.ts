@@ -1,11 +1,45 @@
 /**
- * Baselines measured in the same run, with the same backend and thread count as the model:
- * plain ONNX Runtime MatMul (both inputs fed, nothing constant) and memory bandwidth.
+ * Baselines measured in the same run with the same thread count as the model: plain ONNX Runtime
+ * MatMul (both inputs fed, nothing constant) and memory bandwidth.
+ *
+ * Baseline sessions are created with onnxruntime-node directly, with intra-op spinning off:
+ * the replay below switches between sessions every few milliseconds, and a session's idle
+ * threads spin for a few ms after each run, taking the core the next session needs (3x slower
+ * replays with the default; see BENCHMARKS.md). With spinning off, single-session MatMul speed
+ * is unchanged.
  */
-import { Graph } from '../src/graph/ir.js';
+import * as ort from 'onnxruntime-node';
+import { Graph, type Value } from '../src/graph/ir.js';
+import { emitOnnx } from '../src/graph/onnx.js';
 import * as op from '../src/graph/ops.js';
-import type { Backend, CompiledGraph } from '../src/runtime/backend.js';
 import type { Gemm } from './flops.js';
+
+/** A plain ORT session over float32 inputs; run() returns its duration in seconds. */
+class PlainSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly inputs: Value[],
+  ) {}
+  static async create(outputs: Record<string, Value>, threads: number): Promise<PlainSession> {
+    const model = emitOnnx(outputs);
+    const session = await ort.InferenceSession.create(model.bytes, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+    const g = Object.values(outputs)[0]!.graph;
+    return new PlainSession(session, model.inputNames.map((n) => g.inputs.find((v) => v.name === n)!));
+  }
+  async run(feeds: Record<string, Float32Array>): Promise<number> {
+    const t: Record<string, ort.Tensor> = {};
+    for (const v of this.inputs) t[v.name!] = new ort.Tensor('float32', feeds[v.name!]!, v.shape as number[]);
+    const t0 = performance.now();
+    await this.session.run(t);
+    return (performance.now() - t0) / 1e3;
+  }
+}
 
 export function randomArray(n: number, seed = 1): Float32Array {
   const a = new Float32Array(n);
@@ -22,26 +56,26 @@ export function randomArray(n: number, seed = 1): Float32Array {
  * fresh arrays at well under 1 GB/s here, which would otherwise dominate the measurement.
  */
 export class MatMulBaseline {
-  private readonly sessions = new Map<string, Promise<CompiledGraph>>();
-  private readonly lhs = new Map<string, Float32Array>();
-  constructor(private readonly backend: Backend) {}
+  private readonly sessions = new Map<string, Promise<PlainSession>>();
+  private readonly arrays = new Map<string, Float32Array>();
+  constructor(private readonly threads: number) {}
 
-  private session(M: number, K: number, N: number): Promise<CompiledGraph> {
+  private session(M: number, K: number, N: number): Promise<PlainSession> {
     const key = `${M}x${K}x${N}`;
     let s = this.sessions.get(key);
     if (!s) {
       const g = new Graph();
       const y = op.matmul(g.input('a', [M, K]), g.input('b', [K, N]));
-      s = this.backend.compile({ y00: op.slice(op.slice(y, 0, 0, 1), 1, 0, 1) });
+      s = PlainSession.create({ y00: op.slice(op.slice(y, 0, 0, 1), 1, 0, 1) }, this.threads);
       this.sessions.set(key, s);
     }
     return s;
   }
 
-  private activations(M: number, K: number): Float32Array {
-    const key = `${M}x${K}`;
-    let a = this.lhs.get(key);
-    if (!a) this.lhs.set(key, (a = randomArray(M * K, K)));
+  private random(rows: number, cols: number): Float32Array {
+    const key = `${rows}x${cols}`;
+    let a = this.arrays.get(key);
+    if (!a) this.arrays.set(key, (a = randomArray(rows * cols, rows + cols)));
     return a;
   }
 
@@ -51,21 +85,31 @@ export class MatMulBaseline {
   }
 
   /**
-   * Seconds to run the GEMMs one after another, each as its own plain MatMul session run.
-   * `weights` gives each GEMM's right-hand side: the model's own weight buffer, viewed as [K, N]
-   * (so the bytes come from memory as in the model), or a random matrix when absent.
+   * Baseline seconds for a list of GEMMs [M, K] x [K, N]: each distinct shape runs back to back
+   * (same inputs) until `minS` has passed, and its steady-state time per call counts once per
+   * occurrence in the list. This is the best plain ORT does at those shapes, so the ratio to
+   * it is a strict one.
    */
-  async run(M: number, gemms: Gemm[], weights?: Map<string, Float32Array>): Promise<number> {
-    let total = 0;
-    for (const g of gemms) {
-      const s = await this.session(M, g.K, g.N);
-      const b = weights?.get(g.weight) ?? this.activations(g.K, g.N);
-      const a = this.activations(M, g.K);
-      const t0 = performance.now();
-      await s.run({ a, b });
-      total += performance.now() - t0;
+  async run(M: number, gemms: Gemm[], minS = 0.02): Promise<number> {
+    const shapes = new Map<string, { K: number; N: number; count: number }>();
+    for (const { K, N } of gemms) {
+      const e = shapes.get(`${K}x${N}`) ?? { K, N, count: 0 };
+      e.count++;
+      shapes.set(`${K}x${N}`, e);
     }
-    return total / 1e3;
+    let total = 0;
+    for (const { K, N, count } of shapes.values()) {
+      const s = await this.session(M, K, N);
+      const feeds = { a: this.random(M, K), b: this.random(K, N) };
+      let t = 0;
+      let reps = 0;
+      do {
+        t += await s.run(feeds);
+        reps++;
+      } while (t < minS);
+      total += (count * t) / reps;
+    }
+    return total;
   }
 }
 
@@ -87,19 +131,16 @@ export class CopyBandwidth {
 
 /** Read bandwidth with the benchmark's threads: ORT ReduceSum over a fed tensor of `bytes`. */
 export class ReadBandwidth {
-  private session: Promise<CompiledGraph>;
+  private session: Promise<PlainSession>;
   private readonly x: Float32Array;
-  constructor(backend: Backend, readonly bytes = 256 * 2 ** 20) {
+  constructor(threads: number, readonly bytes = 256 * 2 ** 20) {
     const rows = bytes / 4 / 1024;
     const g = new Graph();
-    this.session = backend.compile({ s: op.reduceSum(g.input('x', [rows, 1024]), [0, 1]) });
+    this.session = PlainSession.create({ s: op.reduceSum(g.input('x', [rows, 1024]), [0, 1]) }, threads);
     this.x = new Float32Array(rows * 1024).fill(1);
   }
   /** One measurement in bytes read per second. */
   async sample(): Promise<number> {
-    const s = await this.session;
-    const t0 = performance.now();
-    await s.run({ x: this.x });
-    return this.bytes / ((performance.now() - t0) / 1e3);
+    return this.bytes / (await (await this.session).run({ x: this.x }));
   }
 }

@@ -15,7 +15,7 @@ import { ropeTables } from '../src/model/rope.js';
 import type { HostArray } from '../src/runtime/backend.js';
 import { type CopyBandwidth, type MatMulBaseline, type ReadBandwidth } from './baseline.js';
 import { type Work, decodeWeightBytes, decodeWork, gemmFlops, kvCacheBytes, prefillWork, trainWork } from './flops.js';
-import { QuietSampler, type TimedBackend, median, seconds } from './timing.js';
+import { QuietSampler, type TimedBackend, median, seconds, settle } from './timing.js';
 
 export interface Row {
   name: string;
@@ -55,17 +55,19 @@ function randomTokens(n: number, vocab: number, seed: number): number[] {
 }
 
 /**
- * Model runs alternated with plain-MatMul passes over the same GEMMs (each judged quiet or not
- * on its own); medians of each.
+ * Model runs alternated with plain-MatMul measurements of the same GEMM shapes (each judged
+ * quiet or not on its own); medians of each.
  */
-async function paired(ctx: Ctx, work: Work, runs: number, step: () => Promise<unknown>) {
+async function paired(ctx: Ctx, work: Work, runs: number, budgetS: number, step: () => Promise<unknown>) {
   await ctx.matmul.prepare(work.M, work.gemms);
-  await ctx.matmul.run(work.M, work.gemms, ctx.weights); // warm-up
-  const model = new QuietSampler<{ wall: number; graph: number }>();
-  const base = new QuietSampler<number>();
-  for (let i = 0; i < 4 * runs && (model.quiet.length < runs || base.quiet.length < runs); i++) {
+  await ctx.matmul.run(work.M, work.gemms); // warm-up
+  const model = new QuietSampler<{ wall: number; graph: number }>(budgetS);
+  const base = new QuietSampler<number>(budgetS);
+  for (let i = 0; i < 4 * runs && (model.quiet.length < runs || base.quiet.length < runs) && !(model.expired && base.expired); i++) {
+    settle();
     if (model.quiet.length < runs) await model.sample(async () => ({ wall: await seconds(step), graph: ctx.backend.lastRunSeconds }));
-    if (base.quiet.length < runs) await base.sample(() => ctx.matmul.run(work.M, work.gemms, ctx.weights));
+    settle();
+    if (base.quiet.length < runs) await base.sample(() => ctx.matmul.run(work.M, work.gemms));
   }
   const m = model.values(runs);
   const s = median(m.map((x) => x.wall));
@@ -84,7 +86,7 @@ export async function benchPrefill(ctx: Ctx, T: number, runs: number): Promise<R
   const compile = await seconds(() => ctx.lm.prefill([prompt])); // first call compiles
   await ctx.lm.prefill([prompt]);
   const work = prefillWork(ctx.cfg, T);
-  const r = await paired(ctx, work, runs, () => ctx.lm.prefill([prompt]));
+  const r = await paired(ctx, work, runs, 90, () => ctx.lm.prefill([prompt]));
   return {
     name: 'prefill',
     shape: `B=1 T=${T}`,
@@ -93,7 +95,7 @@ export async function benchPrefill(ctx: Ctx, T: number, runs: number): Promise<R
     graphMs: r.graphS * 1e3,
     tokensPerSec: T / r.s,
     gflops: r.gflops,
-    baseline: { what: `plain ORT MatMul, same GEMMs (M=${T})`, value: r.baseGflops, unit: 'GFLOPS' },
+    baseline: { what: `plain ORT MatMul at the same GEMM shapes, FLOP-weighted (M=${T})`, value: r.baseGflops, unit: 'GFLOPS' },
     ratio: r.gflops / r.baseGflops,
     target: 0.8,
     extra: { firstCallMs: compile * 1e3, gflopPerCall: work.flops / 1e9, ...r.quiet },
@@ -106,23 +108,41 @@ export async function benchDecode(ctx: Ctx, context: number, runs: number): Prom
   const compile = await seconds(() => ctx.lm.decode(cache, [tok]));
   for (let i = 0; i < 3; i++) await ctx.lm.decode(cache, [tok]); // warm-up
   const past0 = cache.len[0]!;
-  const sampler = new QuietSampler<{ wall: number; graph: number; copy: number; read: number }>();
+  // Steps back to back as in generation; memory bandwidth just before and just after.
+  const copyBw: number[] = [];
+  const readBw: number[] = [];
+  const measureBandwidth = async () => {
+    settle();
+    copyBw.push(...(await new QuietSampler<number>(15).collect(5, async () => ctx.copy.sample())));
+    readBw.push(...(await new QuietSampler<number>(15).collect(5, () => ctx.read.sample())));
+    settle();
+  };
+  await measureBandwidth();
+  const sampler = new QuietSampler<{ wall: number; graph: number }>(60);
+  await ctx.lm.decode(cache, [tok]);
+  // A sample is the mean of 4 consecutive steps (~0.1 s: long enough to tell quiet or not).
   const samples = await sampler.collect(runs, async () => {
-    tok = (tok * 31 + 7) % ctx.cfg.vocabSize;
-    const wall = await seconds(() => ctx.lm.decode(cache, [tok]));
-    return { wall, graph: ctx.backend.lastRunSeconds, copy: ctx.copy.sample(), read: await ctx.read.sample() };
+    let wall = 0;
+    let graph = 0;
+    for (let i = 0; i < 4; i++) {
+      tok = (tok * 31 + 7) % ctx.cfg.vocabSize;
+      wall += await seconds(() => ctx.lm.decode(cache, [tok]));
+      graph += ctx.backend.lastRunSeconds;
+    }
+    return { wall: wall / 4, graph: graph / 4 };
   });
+  await measureBandwidth();
   const s = median(samples.map((x) => x.wall));
   const work = decodeWork(ctx.cfg, Math.round((past0 + cache.len[0]!) / 2));
   const bytes = decodeWeightBytes(ctx.cfg);
-  const copy = median(samples.map((x) => x.copy));
-  const read = median(samples.map((x) => x.read));
+  const copy = median(copyBw);
+  const read = median(readBw);
   const bw = Math.max(copy, read); // the tightest bound we can justify
   const bound = bw / bytes;
   return {
     name: 'decode',
     shape: `B=1 after ${context} (cache ${cache.capacity})`,
-    runs: samples.length,
+    runs: samples.length * 4,
     ms: s * 1e3,
     graphMs: median(samples.map((x) => x.graph)) * 1e3,
     tokensPerSec: 1 / s,
@@ -192,7 +212,7 @@ export async function benchTrain(ctx: Ctx, B: number, T: number, runs: number): 
   const feeds = trainFeeds(ctx, B, T, weights.used().keys());
   const first = await seconds(() => run.run(feeds));
   const work = trainWork(ctx.cfg, B, T);
-  const r = await paired(ctx, work, runs, () => run.run(feeds));
+  const r = await paired(ctx, work, runs, 150, () => run.run(feeds));
   return {
     name: 'train',
     shape: `B=${B} T=${T}, d/d embeds`,
@@ -201,7 +221,7 @@ export async function benchTrain(ctx: Ctx, B: number, T: number, runs: number): 
     graphMs: r.graphS * 1e3,
     tokensPerSec: (B * T) / r.s,
     gflops: r.gflops,
-    baseline: { what: `plain ORT MatMul, same GEMMs (M=${B * T})`, value: r.baseGflops, unit: 'GFLOPS' },
+    baseline: { what: `plain ORT MatMul at the same GEMM shapes, FLOP-weighted (M=${B * T})`, value: r.baseGflops, unit: 'GFLOPS' },
     ratio: r.gflops / r.baseGflops,
     target: 0.8,
     extra: { compileMs: compile * 1e3, firstRunMs: first * 1e3, gflopPerCall: work.flops / 1e9, ...r.quiet },

@@ -62,24 +62,35 @@ function modelDir(): string {
 /** Reference rows: plain MatMul at the doc's shapes, and memory bandwidth. */
 async function referenceRows(ctx: Baselines): Promise<Row[]> {
   const rows: Row[] = [];
-  const ref = (name: string, shape: string, ms: number, gflops: number, extra: Record<string, number> = {}): Row => ({
-    name, shape, runs: runs(7), ms, graphMs: ms, tokensPerSec: NaN, gflops, baseline: { what: '', value: NaN, unit: '' }, ratio: NaN, target: NaN, extra,
+  const n = runs(7);
+  // Each sample repeats f to last >= 50 ms: /proc/stat counts in 10 ms ticks, so shorter
+  // samples cannot be told quiet or not.
+  const measure = async (f: () => Promise<number>) => {
+    await f(); // warm-up (and session creation)
+    const reps = Math.ceil(0.05 / (await f()));
+    const many = async () => {
+      let t = 0;
+      for (let i = 0; i < reps; i++) t += await f();
+      return t / reps;
+    };
+    const q = new QuietSampler<number>(10);
+    return { s: median(await q.collect(n, many)), stats: q.stats(n) };
+  };
+  const ref = (name: string, shape: string, m: { s: number; stats: Record<string, number> }, gflops: number, extra = {}): Row => ({
+    name, shape, runs: m.stats.samples!, ms: m.s * 1e3, graphMs: m.s * 1e3, tokensPerSec: NaN, gflops,
+    baseline: { what: '', value: NaN, unit: '' }, ratio: NaN, target: NaN, extra: { ...extra, ...m.stats },
   });
   if (selected.has('matmul')) {
     for (const [M, K, N] of [[512, 576, 1536], [512, 1536, 576], [2048, 576, 576], [512, 576, 49152], [1, 576, 49152]] as const) {
-      const gemm = [{ weight: '', K, N }];
-      await ctx.matmul.run(M, gemm);
-      const t = await new QuietSampler<number>().collect(runs(7), () => ctx.matmul.run(M, gemm));
-      rows.push(ref('matmul', `${M}x${K}x${N}`, median(t) * 1e3, (2 * M * K * N) / median(t) / 1e9));
+      const m = await measure(() => ctx.matmul.run(M, [{ weight: '', K, N }], 0));
+      rows.push(ref('matmul', `${M}x${K}x${N}`, m, (2 * M * K * N) / m.s / 1e9));
     }
   }
   if (selected.has('memory')) {
-    ctx.copy.sample();
-    const copy = median(await new QuietSampler<number>().collect(runs(7), async () => ctx.copy.sample()));
-    rows.push(ref('memcpy 1 thread', `${ctx.copy.bytes / 2 ** 20} MiB`, (ctx.copy.bytes / copy) * 1e3, NaN, { GBps: copy / 1e9 }));
-    await ctx.read.sample();
-    const read = median(await new QuietSampler<number>().collect(runs(7), () => ctx.read.sample()));
-    rows.push(ref(`ORT read ${threads} thr`, `${ctx.read.bytes / 2 ** 20} MiB`, (ctx.read.bytes / read) * 1e3, NaN, { GBps: read / 1e9 }));
+    const copy = await measure(async () => ctx.copy.bytes / ctx.copy.sample());
+    rows.push(ref('memcpy 1 thread', `${ctx.copy.bytes / 2 ** 20} MiB`, copy, NaN, { GBps: ctx.copy.bytes / copy.s / 1e9 }));
+    const read = await measure(async () => ctx.read.bytes / (await ctx.read.sample()));
+    rows.push(ref(`ORT read ${threads} thr`, `${ctx.read.bytes / 2 ** 20} MiB`, read, NaN, { GBps: ctx.read.bytes / read.s / 1e9 }));
   }
   return rows;
 }
@@ -87,11 +98,11 @@ async function referenceRows(ctx: Baselines): Promise<Row[]> {
 const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 function printTable(rows: Row[]): void {
-  const head = ['bench', 'shape', 'runs', 'median ms', 'graph ms', 'tok/s', 'GFLOPS', 'baseline', 'ratio', 'target'];
+  const head = ['bench', 'shape', 'quiet runs', 'median ms', 'graph ms', 'tok/s', 'GFLOPS', 'baseline', 'ratio', 'target'];
   const body = rows.map((r) => [
     r.name,
     r.shape,
-    String(r.runs),
+    `${r.runs}${r.extra.noisy ? ` NOISY (${r.extra.rejectedNoisy} rejected)` : ''}`,
     fmt(r.ms),
     fmt(r.graphMs),
     fmt(r.tokensPerSec),
@@ -113,7 +124,7 @@ async function main(): Promise<void> {
   console.log(`${info.cpu}, ${info.cores} cores, ${threads} ORT threads, Node ${info.node}, onnxruntime-node ${info.ort}`);
   if (info.loadavgBefore > 0.5) console.log(`warning: load average ${info.loadavgBefore.toFixed(2)}: other processes share the CPU; figures will be noisy`);
   const backend = new TimedBackend(new OrtBackend({ threads }));
-  const base: Baselines = { backend, matmul: new MatMulBaseline(backend), copy: new CopyBandwidth(), read: new ReadBandwidth(backend) };
+  const base: Baselines = { backend, matmul: new MatMulBaseline(threads), copy: new CopyBandwidth(), read: new ReadBandwidth(threads) };
   const rows = await referenceRows(base);
   let dir = '';
   let loadS = 0;
@@ -124,7 +135,7 @@ async function main(): Promise<void> {
     loadS = await seconds(() => (model = loadModel(dir, backend)));
     const ctx = { ...base, cfg: model.cfg, weights: model.lm.weights, lm: model.lm };
     if (selected.has('prefill')) rows.push(await benchPrefill(ctx, 512, runs(5)));
-    if (selected.has('decode')) rows.push(await benchDecode(ctx, 512, runs(24)));
+    if (selected.has('decode')) rows.push(await benchDecode(ctx, 512, runs(8)));
     if (selected.has('train')) rows.push(await benchTrain(ctx, 4, 128, runs(5)));
   }
   console.log();

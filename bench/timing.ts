@@ -65,6 +65,15 @@ function foreignSince(since: ReturnType<typeof foreignSnapshot>): number {
 }
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Busy-wait 10 ms before switching to another ORT session: a session's idle intra-op threads
+ * spin for a few ms after each run and would take the core the next session needs.
+ */
+export function settle(ms = 10): void {
+  const t0 = performance.now();
+  while (performance.now() - t0 < ms);
+}
+
 /** Wait (at most maxS) until other processes used under 5% of a core for `windowS` seconds. */
 export async function waitQuiet(windowS = 0.5, maxS = 5): Promise<void> {
   const t0 = performance.now();
@@ -80,16 +89,31 @@ export async function waitQuiet(windowS = 0.5, maxS = 5): Promise<void> {
  * people's test runs land on the same 2 cores), and an ORT thread that loses its core stalls the
  * whole parallel region, so a busy neighbour can make one run 10x slower. A sample is quiet when
  * other processes used at most `tolerance` s + 5% of one core during it; after a noisy sample
- * the next one first waits (up to 5 s) for a quiet half second.
+ * the next one first waits (up to 5 s) for a quiet half second and runs once untimed.
  */
 export class QuietSampler<T> {
   readonly quiet: T[] = [];
   readonly all: T[] = [];
   private lastNoisy = false;
-  constructor(readonly tolerance = 0.02) {}
+  /** `budgetS`: after this many seconds, stop waiting and retrying (see `expired`). */
+  constructor(
+    readonly budgetS = 60,
+    readonly tolerance = 0.02,
+  ) {
+    this.deadline = performance.now() + budgetS * 1e3;
+  }
+  private readonly deadline: number;
+
+  /** Past the time budget: take what was collected (at least one sample). */
+  get expired(): boolean {
+    return performance.now() > this.deadline && this.all.length > 0;
+  }
 
   async sample(f: () => Promise<T>): Promise<void> {
-    if (this.lastNoisy) await waitQuiet();
+    if (this.lastNoisy && !this.expired) {
+      await waitQuiet();
+      await f(); // untimed: after sleeping, the VM's cores wake slowly
+    }
     const snap = foreignSnapshot();
     const t0 = performance.now();
     const v = await f();
@@ -99,9 +123,9 @@ export class QuietSampler<T> {
     if (!this.lastNoisy) this.quiet.push(v);
   }
 
-  /** Sample until n quiet samples or 4n tries. */
+  /** Sample until n quiet samples, 4n tries, or the time budget is spent. */
   async collect(n: number, f: () => Promise<T>): Promise<T[]> {
-    while (this.quiet.length < n && this.all.length < 4 * n) await this.sample(f);
+    while (this.quiet.length < n && this.all.length < 4 * n && !this.expired) await this.sample(f);
     return this.values(n);
   }
 
