@@ -50,7 +50,6 @@ export async function measureLatency(m: LoadedModel, o: LatencyOptions, onRow?: 
   const user = randomIds(o.userTokens);
   const soft: ModelAdapter = await createAdapter({ kind: 'soft-prompt', virtualTokens: o.virtualTokens, init: 'vocab' }, baseModelOf(m), 1);
   const rows: LatencyRow[] = [];
-  const capacity = (n: number): number => n + o.decodeTokens + 8;
   const record = async (systemTokens: number, setup: LatencyRow['setup'], start: () => Promise<{ cache: KVCache; logits: Float32Array[] }>) => {
     await timeGeneration(m, start, 2); // compile / warm the shapes
     const runs = [];
@@ -62,7 +61,8 @@ export async function measureLatency(m: LoadedModel, o: LatencyOptions, onRow?: 
   for (const n of o.systemTokens) {
     const system = [...bos, ...randomIds(n)];
     await record(n, 'system prompt', () => m.lm.prefill([[...system, ...user]], null, o.decodeTokens));
-    const cached = (await m.lm.prefill([system], null, capacity(system.length + user.length))).cache;
+    // Room for the user prompt and the answer, as the uncached path gets.
+    const cached = (await m.lm.prefill([system], null, user.length + o.decodeTokens)).cache;
     await record(n, 'prefix cache hit', async () => {
       const cache = m.lm.cloneCache(cached);
       const logits = await m.lm.extend(cache, [user]);
