@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- [matmul] [memory] [prefill] [decode] [train] [--model DIR] [--threads N]`
+ * `npm run bench -- [matmul] [memory] [prefill] [decode] [train] [--model DIR] [--threads N]
+ *   [--runs N] [--markdown]`
  *
  * Speed of Plum on a SmolLM2-135M-shaped model against baselines measured in the same run with
  * the same thread count: plain ONNX Runtime MatMul GFLOPS, and memory bandwidth for decode.
@@ -28,6 +29,7 @@ const { values, positionals } = parseArgs({
     model: { type: 'string' },
     threads: { type: 'string' },
     runs: { type: 'string' },
+    markdown: { type: 'boolean' },
   },
 });
 const unknown = positionals.filter((p) => !(ALL as readonly string[]).includes(p));
@@ -97,7 +99,7 @@ async function referenceRows(ctx: Baselines): Promise<Row[]> {
 
 const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
-function printTable(rows: Row[]): void {
+function printTable(rows: Row[], markdown: boolean): void {
   const head = ['bench', 'shape', 'quiet runs', 'median ms', 'graph ms', 'tok/s', 'GFLOPS', 'baseline', 'ratio', 'target'];
   const body = rows.map((r) => [
     r.name,
@@ -112,9 +114,11 @@ function printTable(rows: Row[]): void {
     Number.isFinite(r.target) ? `>=${fmt(100 * r.target, 0)}% ${r.ratio >= r.target ? 'met' : 'MISSED'}` : '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+  const line = markdown
+    ? (cells: string[]) => `| ${cells.join(' | ')} |`
+    : (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  console.log(markdown ? `|${head.map(() => '---').join('|')}|` : widths.map((w) => '-'.repeat(w)).join('  '));
   for (const b of body) console.log(line(b));
   for (const r of rows) if (r.baseline.what) console.log(`  ${r.name}: baseline = ${r.baseline.what}`);
 }
@@ -139,7 +143,7 @@ async function main(): Promise<void> {
     if (selected.has('train')) rows.push(await benchTrain(ctx, 4, 128, runs(5)));
   }
   console.log();
-  printTable(rows);
+  printTable(rows, values.markdown ?? false);
   const result = { machine: { ...info, loadavgAfter: loadavg()[0]! }, model: dir, modelLoadMs: loadS * 1e3, modelSeconds: (performance.now() - t0) / 1e3, rows };
   const outDir = new URL('./results/', import.meta.url).pathname;
   mkdirSync(outDir, { recursive: true });
