@@ -14,22 +14,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { countWords, fitWordCounts, fittedTokenizerFiles } from '../src/model/bpe-train.js';
+import { rng } from '../src/util/random.js';
 
 const { values } = parseArgs({ options: { mb: { type: 'string', default: '20' }, vocab: { type: 'string', default: '2048' } } });
 const targetBytes = Number(values.mb) * 1e6;
 const vocabSize = Number(values.vocab);
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function zipfCorpus(bytes: number, seed: number): string[] {
   const rand = rng(seed);

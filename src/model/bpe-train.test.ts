@@ -20,6 +20,7 @@ import { initModel } from './init.js';
 import { presets } from './presets.js';
 import { loadTokenizer } from './tokenizer.js';
 import { loadWeights } from './weights.js';
+import { rng } from '../util/random.js';
 
 function withTmp<T>(fn: (dir: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'plum-bpe-'));
@@ -30,17 +31,6 @@ function withTmp<T>(fn: (dir: string) => T): T {
   }
 }
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = (
   'the a of and to in is was that it he she for on with as his her they at be this from I have or by one had not but what all ' +
