@@ -40,14 +40,15 @@ const runsOverride = values.runs ? Number(values.runs) : undefined;
 const runs = (n: number): number => runsOverride ?? n;
 
 function machine() {
-  const model = (() => {
-    try {
-      return /Model name:\s*(.+)/.exec(execSync('lscpu', { encoding: 'utf8' }))?.[1]?.trim() ?? 'unknown';
-    } catch {
-      return 'unknown';
-    }
-  })();
-  return { cpu: model, cores: availableParallelism(), threads, node: process.version, ort: ort.env.versions.node ?? 'unknown' };
+  let cpu = 'unknown';
+  try {
+    const l = execSync('lscpu', { encoding: 'utf8' });
+    const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, 'm').exec(l)?.[1]?.trim() ?? '?';
+    cpu = `${field('Model name')} (family ${field('CPU family')}, model ${field('Model')})`;
+  } catch {
+    // not Linux: leave unknown
+  }
+  return { cpu, cores: availableParallelism(), threads, node: process.version, ort: ort.env.versions.node ?? 'unknown' };
 }
 
 /** The model folder: --model, or a seeded random SmolLM2-135M written once under tmp. */
