@@ -111,7 +111,7 @@ function printTable(rows: Row[], markdown: boolean): void {
     fmt(r.tokensPerSec),
     Number.isFinite(r.gflops) ? fmt(r.gflops) : r.extra.GBps !== undefined ? `${fmt(r.extra.GBps)} GB/s` : '-',
     Number.isFinite(r.baseline.value) ? `${fmt(r.baseline.value)} ${r.baseline.unit}` : '-',
-    Number.isFinite(r.ratio) ? `${fmt(100 * r.ratio, 0)}%` : '-',
+    Number.isFinite(r.ratio) ? `${fmt(100 * r.ratio)}%` : '-',
     Number.isFinite(r.target) ? `>=${fmt(100 * r.target, 0)}% ${r.ratio >= r.target ? 'met' : 'MISSED'}` : '-',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));

@@ -1,4 +1,4 @@
-/** Timing helpers: medians of repeated samples, and a backend that times graph runs. */
+/** Timing helpers: medians, a backend that times graph runs, quiet samples on shared machines. */
 import { readFileSync } from 'node:fs';
 import type { Value } from '../src/graph/ir.js';
 import type { Backend, CompiledGraph, HostArray } from '../src/runtime/backend.js';
@@ -16,19 +16,16 @@ export async function seconds(f: () => unknown): Promise<number> {
 }
 
 /**
- * Wraps a backend and records, for the latest `run` of any compiled graph, how long the session
- * took (feeds in, outputs copied out), and how long each compile took. Lets a benchmark split
- * an API call into graph time and host time without touching src/.
+ * Wraps a backend and records how long the latest `run` of any compiled graph took (feeds in,
+ * outputs copied out). Lets a benchmark split an API call into graph time and host time without
+ * touching src/.
  */
 export class TimedBackend implements Backend {
   lastRunSeconds = 0;
-  readonly compileSeconds: number[] = [];
   constructor(private readonly inner: Backend) {}
 
   async compile(outputs: Record<string, Value>, opts?: { name?: string }): Promise<CompiledGraph> {
-    const t0 = performance.now();
     const c = await this.inner.compile(outputs, opts);
-    this.compileSeconds.push((performance.now() - t0) / 1e3);
     return {
       inputNames: c.inputNames,
       outputNames: c.outputNames,
