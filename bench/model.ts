@@ -83,10 +83,12 @@ async function paired(ctx: Ctx, work: Work, runs: number, budgetS: number, step:
 
 export async function benchPrefill(ctx: Ctx, T: number, runs: number): Promise<Row> {
   const prompt = randomTokens(T, ctx.cfg.vocabSize, 7);
-  const compile = await seconds(() => ctx.lm.prefill([prompt])); // first call compiles
-  await ctx.lm.prefill([prompt]);
+  // As in generation: each prefill's cache goes back to the pool when its generation ends.
+  const call = async (): Promise<void> => ctx.lm.release((await ctx.lm.prefill([prompt])).cache);
+  const compile = await seconds(call); // first call compiles
+  await call();
   const work = prefillWork(ctx.cfg, T);
-  const r = await paired(ctx, work, runs, 90, () => ctx.lm.prefill([prompt]));
+  const r = await paired(ctx, work, runs, 90, call);
   return {
     name: 'prefill',
     shape: `B=1 T=${T}`,

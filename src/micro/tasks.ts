@@ -64,13 +64,13 @@ export interface DocTask {
 const asQuestion = (sentences: readonly string[], q: string): string => `Document: ${sentences.join(' ')}\nQuestion: ${q}`;
 const asInstruction = (instr: string) => (sentences: readonly string[]): string => `${instr}\nDocument: ${sentences.join(' ')}`;
 
-type Entity = 'person' | 'place' | 'animal';
-const EXTRACT: Record<Entity, string> = {
+export type Entity = 'person' | 'place' | 'animal';
+export const EXTRACT: Record<Entity, string> = {
   person: 'Extract the name of the person from the document.',
   place: 'Extract the place from the document.',
   animal: 'Extract the animal from the document.',
 };
-const UPPER_DOC: Record<Entity, string> = {
+export const UPPER_DOC: Record<Entity, string> = {
   person: 'Write the name of the person in the document in upper case.',
   place: 'Write the place in the document in upper case.',
   animal: 'Write the animal in the document in upper case.',
@@ -144,7 +144,7 @@ export function injectedChat(rand: Rand, dt: DocTask, inj: Injection, follow: bo
   return { ...r, injection };
 }
 
-const UPPER_PLAIN = [(p: string) => `Write in upper case: ${p}`, (p: string) => `Repeat in upper case: ${p}`, (p: string) => `Write ${p} in upper case.`];
+export const UPPER_PLAIN = [(p: string) => `Write in upper case: ${p}`, (p: string) => `Repeat in upper case: ${p}`, (p: string) => `Write ${p} in upper case.`];
 
 /** `upper` without a document: a short phrase from the vocabulary. */
 function plainUpper(rand: Rand, opts: TaskOptions): ChatTask {

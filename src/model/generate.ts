@@ -67,6 +67,7 @@ export async function generate(lm: CausalLM, prompts: number[][], opts: Generate
     if (done.every(Boolean)) break;
     logits = await lm.decode(cache, next);
   }
+  lm.release(cache);
   if (opts.decode) for (const g of out) g.text ??= opts.decode(g.tokens);
   return out;
 }

@@ -53,6 +53,21 @@ test('prefill + decode with the KV cache equals the full forward pass, rows of d
   assert.ok(maxAbsDiff(step[1]!, (await lm.logits(b))[2]!) < 1e-5);
 });
 
+test('a released cache is reused: stale slots are masked, results identical to a fresh cache', async () => {
+  const cfg = tinyConfig();
+  const lm = new CausalLM(cfg, randomWeights(cfg, 6), backend);
+  const first = await lm.prefill([[1, 5, 9, 12, 30, 2, 7, 8, 11]], null, 8);
+  for (const a of [...first.cache.k, ...first.cache.v]) a.fill(1e4); // stale, large values everywhere
+  const stale = first.cache.k[0]!;
+  lm.release(first.cache);
+  assert.deepEqual(first.cache.k, []);
+  const { cache, logits } = await lm.prefill([[1, 3, 4]], null, 8);
+  assert.ok([...cache.k, ...cache.v].includes(stale), 'the released array is handed out again');
+  assert.ok(maxAbsDiff(logits[0]!, (await lm.logits([1, 3, 4]))[2]!) < 1e-5);
+  const step = await lm.decode(cache, [6]);
+  assert.ok(maxAbsDiff(step[0]!, (await lm.logits([1, 3, 4, 6]))[3]!) < 1e-5);
+});
+
 test('the cache grows past its capacity without changing results', async () => {
   const cfg = tinyConfig();
   const lm = new CausalLM(cfg, randomWeights(cfg, 5), backend);

@@ -31,6 +31,8 @@ export interface KVCache {
 export class CausalLM {
   readonly graphs: GraphCache;
   private readonly invFreq: Float64Array;
+  /** Released KV-cache arrays by length (see `release`). */
+  private readonly pool = new Map<number, Float32Array[]>();
 
   constructor(
     readonly cfg: ModelConfig,
@@ -192,16 +194,38 @@ export class CausalLM {
     return Array.from({ length: B }, (_, b) => flat.slice(b * V, (b + 1) * V));
   }
 
+  /**
+   * A cache of `capacity` slots per row, every row empty. Its arrays come from the pool of
+   * released caches when one of the same size is there, so they may hold stale values: harmless,
+   * because slots at or past a row's length are masked (weight exactly 0 for any finite value).
+   * Reuse matters: fresh memory costs ~1 ms per MB in page faults on first touch (BENCHMARKS.md).
+   */
   emptyCache(B: number, capacity: number, adapter: ModelAdapter | null): KVCache {
     const n = B * this.cfg.numKvHeads * capacity * this.cfg.headDim;
     const L = this.cfg.numLayers;
+    const take = (): Float32Array => this.pool.get(n)?.pop() ?? new Float32Array(n);
     return {
       capacity,
-      k: Array.from({ length: L }, () => new Float32Array(n)),
-      v: Array.from({ length: L }, () => new Float32Array(n)),
+      k: Array.from({ length: L }, take),
+      v: Array.from({ length: L }, take),
       len: new Array<number>(B).fill(0),
       adapter,
     };
+  }
+
+  /**
+   * Hand a cache that will not be used again back to the pool for the next `emptyCache` of the
+   * same size. The pool keeps at most two caches per size; the cache object must not be used after.
+   */
+  release(cache: KVCache): void {
+    for (const a of [...cache.k, ...cache.v]) {
+      const list = this.pool.get(a.length) ?? [];
+      if (list.length >= 2 * this.cfg.numLayers) return;
+      list.push(a);
+      this.pool.set(a.length, list);
+    }
+    cache.k = [];
+    cache.v = [];
   }
 
   private grow(cache: KVCache, capacity: number): void {

@@ -29,6 +29,10 @@ export class OrtBackend implements Backend {
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
+      // Stop the intra-op pool's threads spinning after a run: Plum alternates sessions (length
+      // buckets, policy/reference, decode of several caches), and a spinning idle pool takes the
+      // cores the next session needs (A/B in BENCHMARKS.md: 54.9 -> 36.9 ms/token interleaved).
+      extra: { session: { force_spinning_stop: '1' } },
     });
     const needed = model.inputNames.map((n) => inputsByName.get(n)!);
     return {

@@ -1,0 +1,53 @@
+/**
+ * Reading drills: one document followed by every question the tasks can ask of it, each with its
+ * answer, as plain text with loss on every token:
+ *
+ *   Document: Tom went to the park. Tom has a red cat.
+ *   Question: Where did Tom go?
+ *   Answer: park
+ *   Write the animal in the document in upper case.
+ *   Answer: CAT
+ *
+ * Why: in a chat record only the assistant turn is trained, a few tokens out of ~80, so a tiny
+ * model sees little of the skill it needs most, copying a word out of a document. A drill puts
+ * five to ten such answers in ~150 tokens, worded as the chat tasks word them, so the skill
+ * transfers to the chat format.
+ */
+import { makeDoc, type Doc } from './docs.js';
+import { EXTRACT, UPPER_DOC, UPPER_PLAIN, type Entity } from './tasks.js';
+import { ANIMAL_WORDS, COLOURS, NAMES, OBJECTS, PLACES, intIn, pick, pickDistinct, withArticle, type Rand } from './vocab.js';
+
+type Item = [prompt: string, answer: string];
+
+const ENTITY_KEY = { person: 'people', place: 'places', animal: 'animals' } as const;
+
+function docItems(rand: Rand, doc: Doc): Item[] {
+  const items: Item[] = doc.questions.map((q) => [`Question: ${q.question}`, q.answer]);
+  for (const q of doc.questions) if (q.slot === 'colour') items.push([`Question: ${q.question.replace(/\?$/, ' in the document?')} Answer in one word.`, q.answer]);
+  for (const e of ['person', 'place', 'animal'] as Entity[]) {
+    const found = doc[ENTITY_KEY[e]];
+    if (found.length !== 1) continue;
+    items.push([EXTRACT[e], found[0]!], [UPPER_DOC[e], found[0]!.toUpperCase()]);
+    if (e === 'animal') items.push(['Question: What animal is in the document? Answer in one word.', found[0]!]);
+  }
+  for (const key of ['animals', 'objects'] as const) {
+    if (doc[key].length >= 2) items.push([`List the ${key} in the document.`, doc[key].map((i) => `- ${i}`).join('\n')]);
+  }
+  if (rand() < 0.5) {
+    const phrase = pick(rand, [
+      () => pick(rand, NAMES),
+      () => `${pick(rand, COLOURS)} ${pick(rand, OBJECTS)}`,
+      () => `the ${pick(rand, PLACES)}`,
+      () => `${pick(rand, NAMES)} and ${withArticle(pick(rand, ANIMAL_WORDS))}`,
+    ])();
+    items.push([pick(rand, UPPER_PLAIN)(phrase), phrase.toUpperCase()]);
+  }
+  return items;
+}
+
+/** One drill: a document (sometimes with 2-3 animals or objects per sentence) and up to `maxItems` questions with answers. */
+export function makeDrill(rand: Rand, maxItems = 8): string {
+  const doc = makeDoc(rand, { multi: rand() < 0.3, sentences: [2, 4] });
+  const items = pickDistinct(rand, docItems(rand, doc), intIn(rand, Math.min(4, maxItems), maxItems));
+  return [`Document: ${doc.sentences.join(' ')}`, ...items.map(([q, a]) => `${q}\nAnswer:${a.includes('\n') ? '\n' : ' '}${a}`)].join('\n');
+}
