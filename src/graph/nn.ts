@@ -40,19 +40,37 @@ export function applyRope(x: Value, cos: Value, sin: Value): Value {
 
 /**
  * Grouped-query attention without materialising repeated K/V.
- * q [B, H, T, Dh]; k, v [B, Hkv, S, Dh]; bias [B, 1, T, S] (0 or large negative).
+ * q [B, H, T, Dh]; k, v [B, Hkv, S, Dh], or lists of blocks [B, Hkv, S_i, Dh] along the key axis
+ * (e.g. [cached past; new]) with S = sum S_i; bias [B, 1, T, S] (0 or large negative).
+ * Blocks are never concatenated: each gets its own score matmul, the small score blocks are joined
+ * for one softmax, and the outputs p_i v_i are summed. Equal to attention over the concatenated
+ * keys, without copying the whole cache every decode step (BENCHMARKS.md, finding 3).
  * Returns [B, T, H*Dh].
  */
-export function attention(q: Value, k: Value, v: Value, bias: Value, scale: number): Value {
+export function attention(q: Value, k: Value | Value[], v: Value | Value[], bias: Value, scale: number): Value {
+  const ks = Array.isArray(k) ? k : [k];
+  const vs = Array.isArray(v) ? v : [v];
+  if (ks.length !== vs.length || ks.length === 0) throw new Error(`attention: ${ks.length} key blocks but ${vs.length} value blocks`);
   const [B, H, T, Dh] = q.shape as [number, number, number, number];
-  const [, Hkv, S] = k.shape as [number, number, number];
+  const Hkv = ks[0]!.shape[1]!;
+  const sizes = ks.map((kb) => kb.shape[2]!);
+  const S = sizes.reduce((x, y) => x + y, 0);
   const G = H / Hkv;
   const qg = op.reshape(q, [B, Hkv, G * T, Dh]); // heads h = j*G + g share kv head j
-  const scores = op.mul(op.matmul(qg, op.transposeLast2(k)), scale); // [B, Hkv, G*T, S]
+  const blocks = ks.map((kb) => op.matmul(qg, op.transposeLast2(kb))); // [B, Hkv, G*T, S_i]
+  const scores = op.mul(op.concat(blocks, 3), scale); // [B, Hkv, G*T, S]
   const biased = op.add(op.reshape(scores, [B, Hkv, G, T, S]), op.reshape(bias, [B, 1, 1, T, S]));
   const p = op.reshape(op.softmax(biased), [B, Hkv, G * T, S]);
-  const o = op.reshape(op.matmul(p, v), [B, H, T, Dh]); // [B, H, T, Dh]
-  return op.reshape(op.transpose(o, [0, 2, 1, 3]), [B, T, H * Dh]);
+  let o: Value | null = null;
+  let at = 0;
+  vs.forEach((vb, i) => {
+    const pi = vs.length === 1 ? p : op.slice(p, 3, at, at + sizes[i]!);
+    const oi = op.matmul(pi, vb); // [B, Hkv, G*T, Dh]
+    o = o ? op.add(o, oi) : oi;
+    at += sizes[i]!;
+  });
+  const out = op.reshape(o!, [B, H, T, Dh]); // [B, H, T, Dh]
+  return op.reshape(op.transpose(out, [0, 2, 1, 3]), [B, T, H * Dh]);
 }
 
 /**

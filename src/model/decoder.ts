@@ -102,9 +102,8 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
     const kr = applyRope(op.transpose(k, [0, 2, 1, 3]), cos, sin); // [B, Hkv, T, Dh]
     present.push({ k: kr, v });
     const past = inp.past?.[l];
-    const kAll = past ? op.concat([past.k, kr], 2) : kr; // [B, Hkv, S, Dh]
-    const vAll = past ? op.concat([past.v, v], 2) : v;
-    const a = attention(qr, kAll, vAll, inp.bias, 1 / Math.sqrt(Dh)); // [B, T, H*Dh]
+    // keys/values: [past; new] as two blocks [B, Hkv, P, Dh] and [B, Hkv, T, Dh], never concatenated
+    const a = attention(qr, past ? [past.k, kr] : kr, past ? [past.v, v] : v, inp.bias, 1 / Math.sqrt(Dh)); // [B, T, H*Dh]
     x = op.add(x, proj(`${p}.self_attn.o_proj`, a, cfg.oBias));
     // --- MLP block (SwiGLU)
     const m = rmsNorm(x, w.get(`${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);

@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Graph } from './ir.js';
+import * as op from './ops.js';
+import { attention } from './nn.js';
+import { checkGrads, randn, rng } from './testing.js';
+import { OrtBackend } from '../runtime/ort.js';
+
+const backend = new OrtBackend({ threads: 1 });
+// Central differences in float32 with h = 1e-2 along unit directions: rounding allows ~1e-3.
+const TOL = 2e-3;
+
+// q [B, H, T, Dh] with grouped K/V (H = 4, Hkv = 2) split into a past block of 3 and a new block of 2.
+const [B, H, Hkv, T, P, Dh] = [2, 4, 2, 2, 3, 4];
+const causalBias = (): Float32Array => {
+  const bias = new Float32Array(B * T * (P + T));
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let s = 0; s < P + T; s++) bias[(b * T + t) * (P + T) + s] = s > P + t || (b === 1 && s === 0) ? -1e9 : 0;
+  return bias;
+};
+
+test('attention over [past; new] blocks equals attention over the concatenated keys', async () => {
+  const g = new Graph();
+  const [q, kp, kn, vp, vn, bias] = [
+    g.input('q', [B, H, T, Dh]), g.input('kp', [B, Hkv, P, Dh]), g.input('kn', [B, Hkv, T, Dh]),
+    g.input('vp', [B, Hkv, P, Dh]), g.input('vn', [B, Hkv, T, Dh]), g.input('bias', [B, 1, T, P + T]),
+  ];
+  const blocks = attention(q, [kp, kn], [vp, vn], bias, 0.5);
+  const joined = attention(q, op.concat([kp, kn], 2), op.concat([vp, vn], 2), bias, 0.5);
+  const r = rng(3);
+  const feeds = {
+    q: randn(B * H * T * Dh, r), kp: randn(B * Hkv * P * Dh, r), kn: randn(B * Hkv * T * Dh, r),
+    vp: randn(B * Hkv * P * Dh, r), vn: randn(B * Hkv * T * Dh, r), bias: causalBias(),
+  };
+  const out = await (await backend.compile({ blocks, joined })).run(feeds);
+  const [a, b] = [out.blocks as Float32Array, out.joined as Float32Array];
+  assert.deepEqual([...blocks.shape], [B, T, H * Dh]);
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-6, `element ${i}: ${a[i]} vs ${b[i]}`);
+  assert.throws(() => attention(q, [kp, kn], [vp], bias, 1), /2 key blocks but 1 value blocks/);
+});
+
+test('attention over blocks: finite-difference gradients of q and every K/V block', async () => {
+  const res = await checkGrads(
+    backend,
+    [
+      { name: 'q', shape: [B, H, T, Dh] }, { name: 'kp', shape: [B, Hkv, P, Dh] }, { name: 'kn', shape: [B, Hkv, T, Dh] },
+      { name: 'vp', shape: [B, Hkv, P, Dh] }, { name: 'vn', shape: [B, Hkv, T, Dh] },
+      { name: 'bias', shape: [B, 1, T, P + T], data: causalBias(), wrt: false },
+    ],
+    (q, kp, kn, vp, vn, bias) => attention(q!, [kp!, kn!], [vp!, vn!], bias!, 0.5),
+    { seed: 5, directions: 3 },
+  );
+  for (const r of res) assert.ok(r.relErr < TOL, `analytic ${r.analytic} vs numeric ${r.numeric} (rel ${r.relErr})`);
+});
