@@ -357,10 +357,15 @@ export function encodeWithMerges(text: string, fit: FittedBpe): number[] {
  * with <|endoftext|>, <|im_start|>, <|im_end|> (the ChatML template and the EOS need them); any
  * further ones follow as extra special tokens.
  */
-export function fittedTokenizerFiles(fit: FittedBpe, opts: { modelMaxLength?: number } = {}): ByteLevelTokenizerFiles {
+export function fittedTokenizerFiles(fit: FittedBpe, opts: { modelMaxLength?: number; spaceAfterNewline?: boolean } = {}): ByteLevelTokenizerFiles {
   if (!SPECIAL_TOKENS.every((s, i) => fit.specialTokens[i] === s))
     fail(`the special tokens must begin with ${SPECIAL_TOKENS.join(', ')} for the ChatML tokenizer (got ${fit.specialTokens.join(', ')})`);
-  const files = buildByteLevelTokenizer({ merges: fit.merges, modelMaxLength: opts.modelMaxLength, extraSpecialTokens: fit.specialTokens.slice(SPECIAL_TOKENS.length) });
+  const files = buildByteLevelTokenizer({
+    merges: fit.merges,
+    modelMaxLength: opts.modelMaxLength,
+    extraSpecialTokens: fit.specialTokens.slice(SPECIAL_TOKENS.length),
+    spaceAfterNewline: opts.spaceAfterNewline,
+  });
   if (files.size !== fit.vocab.size) throw new Error(`internal: built ${files.size} tokens for a vocabulary of ${fit.vocab.size}`);
   return files;
 }

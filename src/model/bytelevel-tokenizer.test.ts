@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
-import { buildByteLevelTokenizer, bytesToUnicode, DEFAULT_MERGES } from './bytelevel-tokenizer.js';
+import { buildByteLevelTokenizer, bytesToUnicode, DEFAULT_MERGES, spaceAfterNewline } from './bytelevel-tokenizer.js';
 
 test('bytesToUnicode matches GPT-2 (printable bytes map to themselves, space -> Ġ)', () => {
   const m = bytesToUnicode();
@@ -42,6 +42,21 @@ test('@huggingface/tokenizers loads it, applies merges, and round-trips any text
   assert.equal(tok.decode(ids), chat);
   assert.equal(tok.decode(ids, { skip_special_tokens: true }), 'user\nhi\n');
   assert.equal(tok.token_to_id('<|endoftext|>'), files.ids.endoftext);
+});
+
+test('spaceAfterNewline: a word starting a line gets the same token as after a space; text round-trips', () => {
+  const merges: Array<[string, string]> = [...DEFAULT_MERGES, ['Ġc', 'at']];
+  const plain = new Tokenizer(buildByteLevelTokenizer({ merges }).tokenizerJson, {});
+  const files = buildByteLevelTokenizer({ merges, spaceAfterNewline: true });
+  const tok = new Tokenizer(files.tokenizerJson, files.tokenizerConfig);
+  const catId = tok.encode(' cat').ids;
+  assert.equal(catId.length, 1);
+  assert.deepEqual(tok.encode('\ncat').ids.slice(1), catId); // "\n", "Ġcat"
+  assert.notDeepEqual(plain.encode('\ncat').ids.slice(1), catId); // without it: "c", "at"
+  // A prompt that ends in a newline gets no trailing space token (the reply brings its own).
+  assert.deepEqual(tok.encode('user\n').tokens.slice(-1), ['Ċ']);
+  for (const text of ['a\ncat\n\n- b\n', 'x\n\ty', '<|im_start|>assistant\ncat<|im_end|>\n']) assert.equal(tok.decode(tok.encode(text).ids), text, JSON.stringify(text));
+  assert.equal(spaceAfterNewline('a\nb\n\nc\n'), 'a\n b\n\n c\n');
 });
 
 test('the ChatML chat template renders', () => {

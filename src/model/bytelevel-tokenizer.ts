@@ -57,7 +57,19 @@ export interface ByteLevelTokenizerOptions {
   modelMaxLength?: number;
   /** Further special tokens, given the ids after <|im_end|> in this order. */
   extraSpecialTokens?: readonly string[];
+  /**
+   * Spell a word after a newline as after a space (normalizer: a space after every newline that
+   * is followed by a non-space character; decoder: "\n " -> "\n"), so
+   * that a word has one token whether it starts a line or follows a space. For small models
+   * trained from scratch: answering with a word copied out of a document (the assistant turn
+   * starts a line) is then an identity copy instead of a second spelling to learn.
+   * Text with a space right after a newline does not round-trip (the decoder removes it).
+   */
+  spaceAfterNewline?: boolean;
 }
+
+/** The normalization of `spaceAfterNewline` tokenizers (fit the vocabulary on normalized text). */
+export const spaceAfterNewline = (text: string): string => text.replace(/\n(?=\S)/g, '\n ');
 
 /** Build the tokenizer files. Throws if a merge uses a piece that is not yet in the vocabulary. */
 export function buildByteLevelTokenizer(opts: ByteLevelTokenizerOptions = {}): ByteLevelTokenizerFiles {
@@ -81,10 +93,12 @@ export function buildByteLevelTokenizer(opts: ByteLevelTokenizerOptions = {}): B
     truncation: null,
     padding: null,
     added_tokens: added,
-    normalizer: null,
+    normalizer: opts.spaceAfterNewline ? { type: 'Replace', pattern: { Regex: '\n(?=\\S)' }, content: '\n ' } : null,
     pre_tokenizer: byteLevel,
     post_processor: { ...byteLevel, trim_offsets: false },
-    decoder: byteLevel,
+    decoder: opts.spaceAfterNewline
+      ? { type: 'Sequence', decoders: [byteLevel, { type: 'Replace', pattern: { String: '\n ' }, content: '\n' }] }
+      : byteLevel,
     model: {
       type: 'BPE',
       dropout: null,
