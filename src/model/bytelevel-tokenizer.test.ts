@@ -45,7 +45,7 @@ test('@huggingface/tokenizers loads it, applies merges, and round-trips any text
 });
 
 test('spaceAfterNewline: a word starting a line gets the same token as after a space; text round-trips', () => {
-  const merges: Array<[string, string]> = [...DEFAULT_MERGES, ['Ġc', 'at']];
+  const merges: ReadonlyArray<readonly [string, string]> = [...DEFAULT_MERGES, ['Ġc', 'at']];
   const plain = new Tokenizer(buildByteLevelTokenizer({ merges }).tokenizerJson, {});
   const files = buildByteLevelTokenizer({ merges, spaceAfterNewline: true });
   const tok = new Tokenizer(files.tokenizerJson, files.tokenizerConfig);
