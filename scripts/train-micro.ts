@@ -1,19 +1,23 @@
 /**
  * The recipe that reproduces plum-micro (`npm run train:micro`):
- *   1. generate the corpus (seeded; stories + chat tasks; no downloaded text),
- *   2. fit a byte-level BPE tokenizer to it,
+ *   1. generate the corpora (seeded; stories, chat tasks and reading drills; no downloaded text),
+ *   2. fit a byte-level BPE tokenizer to stage 1's corpus, with `spaceAfterNewline` (a word that
+ *      starts a line, as an answer does, gets the same token as inside a document: copying it
+ *      is then an identity, which a tiny model learns far sooner than a second spelling),
  *   3. initialise a Llama-family model (`micro` preset) with that tokenizer,
- *   4. pretrain it with Plum's own engine (`plum pretrain`; resumable: rerun to continue) on
- *      stories + chats (loss on every story token and on assistant turns),
- *   5. a second stage on chats only, so that the answers (a few tokens each, a small share of
- *      stage 1's loss) get most of the gradient: copying a word out of a document is what a
- *      tiny model learns last,
- *   6. copy the model to models/plum-micro and evaluate it (held-out accuracy per task,
+ *   4. train it with Plum's own engine (`plum pretrain`) in stages, each from the last:
+ *        stage 1  stories + reading drills + chats (drills.ts: a document and many answered
+ *                 questions with loss on every token; a chat trains only its answer, a few
+ *                 tokens, so drills carry most of the signal for reading a document)
+ *        stage 2  chats + drills, at a lower learning rate
+ *      Each stage is resumable: rerun the script after an interruption and it continues; a
+ *      finished stage (summary.json present) is skipped.
+ *   5. copy the model to models/plum-micro and evaluate it (held-out accuracy per task,
  *      injection attack success) into eval.json.
- * Work files go to .plum-cache/micro (ignored by git).
+ * Work files go to .plum-cache/plum-micro (ignored by git).
  *
- * Options: --out DIR (default models/plum-micro) --stories N --chats N --epochs N --max-steps N --vocab N
- *          --stage2-chats N --stage2-steps N --quick
+ * Options: --out DIR (default models/plum-micro) --work DIR --quick (a smoke run of every step)
+ *          --stage1-steps N (default 4000) --stage2-steps N (default 1500)
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,9 +25,10 @@ import { parseArgs } from 'node:util';
 import { runSftCommand } from '../src/cli/commands/train.js';
 import { PRETRAIN_DEFAULTS } from '../src/cli/commands/pretrain.js';
 import { fitByteLevelBpe, fittedTokenizerFiles, writeByteLevelTokenizer } from '../src/model/bpe-train.js';
+import { spaceAfterNewline } from '../src/model/bytelevel-tokenizer.js';
 import { initModel } from '../src/model/init.js';
 import { loadModel } from '../src/model/load.js';
-import { generateCorpus, recordText, writeCorpus } from '../src/micro/corpus.js';
+import { generateCorpus, recordText, writeCorpus, type CorpusOptions } from '../src/micro/corpus.js';
 import { taskAccuracy } from '../src/micro/evaluate.js';
 import { injectionSuite } from '../src/micro/suites.js';
 import { runSuite } from '../src/eval/safety/run.js';
@@ -32,84 +37,79 @@ import { writeJsonAtomic } from '../src/util/atomic.js';
 const { values } = parseArgs({
   options: {
     out: { type: 'string', default: 'models/plum-micro' },
-    work: { type: 'string', default: '.plum-cache/micro' },
-    stories: { type: 'string', default: '16000' },
-    chats: { type: 'string', default: '32000' },
-    epochs: { type: 'string', default: '2' },
-    vocab: { type: 'string', default: '1024' },
-    'max-steps': { type: 'string', default: '4500' },
-    'stage2-chats': { type: 'string', default: '48000' },
-    'stage2-steps': { type: 'string', default: '3000' },
+    work: { type: 'string', default: '.plum-cache/plum-micro' },
+    'stage1-steps': { type: 'string', default: '4000' },
+    'stage2-steps': { type: 'string', default: '1500' },
     quick: { type: 'boolean', default: false },
   },
 });
 const quick = values.quick;
 const work = values.work!;
-const n = (s: string | undefined, q: number): number => (quick ? q : Number(s));
 mkdirSync(work, { recursive: true });
 const log = (s: string) => process.stderr.write(`train:micro: ${s}\n`);
+/** Full-size value, or a small one for --quick. */
+const q = (full: number, small: number): number => (quick ? small : full);
 
-// 1. corpus
-const corpusFile = join(work, 'corpus.jsonl');
-const evalFile = join(work, 'eval-corpus.jsonl');
-const records = generateCorpus({ seed: 1, stories: n(values.stories, 200), chats: n(values.chats, 400) });
-if (!existsSync(corpusFile) || quick) {
-  writeCorpus(corpusFile, records);
-  writeCorpus(evalFile, generateCorpus({ seed: 2, stories: quick ? 20 : 200, chats: quick ? 40 : 400 }));
+interface Stage {
+  name: string;
+  /** Training and held-out corpora. */
+  data: CorpusOptions;
+  heldOut: CorpusOptions;
+  /** Overrides of PRETRAIN_DEFAULTS. */
+  opts: Record<string, string>;
 }
-log(`corpus: ${records.length} records -> ${corpusFile}`);
 
-// 2. tokenizer
+const STAGES: Stage[] = [
+  {
+    name: 'stage1',
+    data: { seed: 1, stories: q(8000, 100), drills: q(60000, 200), chats: q(80000, 300) },
+    heldOut: { seed: 2, stories: q(100, 10), drills: q(200, 10), chats: q(400, 20) },
+    opts: { maxSteps: String(q(Number(values['stage1-steps']), 10)), batchSize: '32', lr: '0.003', warmup: '0.02', saveEvery: '250', evalEvery: quick ? '0' : '1000' },
+  },
+  {
+    name: 'stage2',
+    data: { seed: 3, stories: 0, drills: q(15000, 100), chats: q(45000, 300) },
+    heldOut: { seed: 4, stories: 0, drills: q(100, 10), chats: q(400, 20) },
+    opts: { maxSteps: String(q(Number(values['stage2-steps']), 10)), batchSize: '32', lr: '0.0015', warmup: '0.02', saveEvery: '250', evalEvery: quick ? '0' : '750' },
+  },
+];
+
+// 1-3. stage 1's corpus, the tokenizer fitted to it, the initial weights
+const corpusPath = (s: Stage, held: boolean): string => join(work, `${s.name}${held ? '-eval' : ''}.jsonl`);
+const stage1 = generateCorpus(STAGES[0]!.data);
 const tokDir = join(work, 'tokenizer');
 if (!existsSync(join(tokDir, 'tokenizer.json')) || quick) {
-  const fit = fitByteLevelBpe(records.map(recordText), { vocabSize: n(values.vocab, 400) });
-  writeByteLevelTokenizer(tokDir, fittedTokenizerFiles(fit, { modelMaxLength: 512 }));
+  const fit = fitByteLevelBpe(stage1.map((r) => spaceAfterNewline(recordText(r))), { vocabSize: q(1024, 400) });
+  writeByteLevelTokenizer(tokDir, fittedTokenizerFiles(fit, { modelMaxLength: 512, spaceAfterNewline: true }));
   log(`tokenizer: ${fit.vocab.size} tokens -> ${tokDir}`);
 }
-
-// 3. initial weights
 const initDir = join(work, 'init');
 if (!existsSync(join(initDir, 'config.json')) || quick) initModel({ preset: 'micro', seed: 0, out: initDir, tokenizer: tokDir, force: true });
 
-// 4. pretraining (resumable)
-const runDir = join(work, 'run');
-const resume = existsSync(join(runDir, 'latest.json')) && !quick;
-await runSftCommand(
-  {
-    ...PRETRAIN_DEFAULTS,
-    model: initDir,
-    data: corpusFile,
-    heldOutFile: evalFile,
-    out: runDir,
-    epochs: String(n(values.epochs, 1)),
-    ...(quick ? {} : { maxSteps: values['max-steps'] }),
-    evalEvery: quick ? '0' : '500',
-    resume,
-    force: !resume,
-  },
-  'pretrain',
-);
+// 4. the stages
+let from = initDir;
+for (const stage of STAGES) {
+  const runDir = join(work, stage.name);
+  if (existsSync(join(runDir, 'summary.json')) && !quick) {
+    log(`${stage.name}: done, skipped`);
+    from = runDir;
+    continue;
+  }
+  writeCorpus(corpusPath(stage, false), stage === STAGES[0] ? stage1 : generateCorpus(stage.data));
+  writeCorpus(corpusPath(stage, true), generateCorpus(stage.heldOut));
+  const resume = existsSync(join(runDir, 'latest.json')) && !quick;
+  log(`${stage.name}: ${resume ? 'resuming' : 'training'} from ${from}`);
+  await runSftCommand(
+    { ...PRETRAIN_DEFAULTS, model: from, data: corpusPath(stage, false), heldOutFile: corpusPath(stage, true), out: runDir, ...stage.opts, resume, force: !resume },
+    'pretrain',
+  );
+  from = runDir;
+}
 
-// 5. chats only
-const chatsFile = join(work, 'chats.jsonl');
-const chatsEval = join(work, 'chats-eval.jsonl');
-writeCorpus(chatsFile, generateCorpus({ seed: 3, stories: 0, chats: n(values['stage2-chats'], 400) }));
-writeCorpus(chatsEval, generateCorpus({ seed: 4, stories: 0, chats: quick ? 40 : 400 }));
-const run2 = join(work, 'run2');
-const resume2 = existsSync(join(run2, 'latest.json')) && !quick;
-await runSftCommand(
-  {
-    ...PRETRAIN_DEFAULTS, model: runDir, data: chatsFile, heldOutFile: chatsEval, format: 'openai-chat', out: run2,
-    maxSteps: String(n(values['stage2-steps'], 10)), batchSize: '32', lr: '0.002', saveEvery: '500', evalEvery: quick ? '0' : '1000',
-    resume: resume2, force: !resume2,
-  },
-  'pretrain',
-);
-
-// 6. the model folder + evaluation
+// 5. the model folder + evaluation
 const out = values.out!;
 mkdirSync(out, { recursive: true });
-for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(run2, f), join(out, f));
+for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(from, f), join(out, f));
 const m = loadModel(out);
 const accuracy = await taskAccuracy(m, { seed: 1001, perTask: quick ? 4 : 50 });
 const inj = await runSuite(injectionSuite, { name: 'plum-micro', model: m, adapter: null }, { seed: 0, limit: quick ? 8 : 0, heldOut: true, quiet: true });

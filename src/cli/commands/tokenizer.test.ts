@@ -100,6 +100,22 @@ test('plain text over 1 MB is read in chunks and learns the same merges as the w
   });
 });
 
+test('plum tokenizer fit --space-after-newline: a word starting a line is the token it is after a space', () => {
+  withTmp((root) => {
+    const { jsonl, txt } = writeData(root);
+    const tokDir = join(root, 'tok');
+    const r = plum('tokenizer', 'fit', '--data', jsonl, txt, '--vocab-size', '400', '--space-after-newline', '--out', tokDir);
+    assert.equal(r.status, 0, r.stderr);
+    const tok = loadTokenizer(tokDir);
+    const cat = tok.encode(' cat', { addSpecialTokens: false });
+    assert.equal(cat.length, 1);
+    const text = '<|im_start|>assistant\ncat<|im_end|>';
+    const ids = tok.encode(text, { addSpecialTokens: false });
+    assert.deepEqual(ids.slice(-2, -1), cat);
+    assert.equal(tok.decode(ids), text);
+  });
+});
+
 test('tokenizer fit errors are one line naming the option, file or record', () => {
   withTmp((root) => {
     const bad = join(root, 'bad.jsonl');

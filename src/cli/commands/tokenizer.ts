@@ -21,6 +21,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { z } from 'zod';
+import { spaceAfterNewline } from '../../model/bytelevel-tokenizer.js';
 import { fitByteLevelBpe, fittedTokenizerFiles, writeByteLevelTokenizer } from '../../model/bpe-train.js';
 import { loadTokenizer } from '../../model/tokenizer.js';
 import { fail } from '../../util/errors.js';
@@ -30,6 +31,7 @@ const fitSchema = z.object({
   data: z.array(z.string().min(1)).min(1, 'needs at least one file'),
   vocabSize: int.pipe(z.number().min(259, 'must be at least 259 (256 bytes + 3 special tokens)')),
   minFrequency: int.pipe(z.number().min(1, 'must be at least 1')).default(2),
+  spaceAfterNewline: z.boolean().default(false),
   out: z.string().min(1),
   force: z.boolean().default(false),
 });
@@ -111,7 +113,8 @@ function fitAction(raw: unknown): void {
   const sample: string[] = []; // the first ~1 MB, to measure compression on
   let sampleBytes = 0;
   const texts = (function* () {
-    for (const t of corpusTexts(o.data)) {
+    for (const raw of corpusTexts(o.data)) {
+      const t = o.spaceAfterNewline ? spaceAfterNewline(raw) : raw;
       const n = Buffer.byteLength(t, 'utf8');
       bytes += n;
       if (sampleBytes < 1e6) {
@@ -124,7 +127,7 @@ function fitAction(raw: unknown): void {
   const t0 = performance.now();
   const fit = fitByteLevelBpe(texts, { vocabSize: o.vocabSize, minFrequency: o.minFrequency });
   const seconds = (performance.now() - t0) / 1000;
-  writeByteLevelTokenizer(o.out, fittedTokenizerFiles(fit));
+  writeByteLevelTokenizer(o.out, fittedTokenizerFiles(fit, { spaceAfterNewline: o.spaceAfterNewline }));
   const tok = loadTokenizer(o.out);
   const tokens = sample.reduce((a, t) => a + tok.encode(t, { addSpecialTokens: false }).length, 0);
   const short = fit.vocab.size < o.vocabSize ? ` (no more pairs seen ${o.minFrequency}+ times; lower --min-frequency or add data for ${o.vocabSize})` : '';
@@ -145,6 +148,7 @@ export function register(program: Command): void {
     .requiredOption('--vocab-size <n>', 'tokens in all: 256 bytes + merges + 3 special tokens')
     .requiredOption('--out <dir>', 'folder to write the tokenizer to')
     .option('--min-frequency <n>', 'never merge a pair seen fewer times (default: 2)')
+    .option('--space-after-newline', 'a word starting a line gets the same token as after a space (small models copying answers)')
     .option('--force', 'overwrite the tokenizer files in an existing --out folder')
     .action((opts: unknown) => fitAction(opts));
 }
