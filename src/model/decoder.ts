@@ -56,7 +56,21 @@ export interface DecoderInputs {
   cos: Value; // [B, T, Dh]
   sin: Value; // [B, T, Dh]
   bias: Value; // [B, 1, T, S] additive mask: 0 = attend, large negative = masked
-  past?: KV[] | null; // per layer, keys already rotated
+  /** Per layer, blocks of earlier keys/values in key order (e.g. [adapter prefix, KV cache]), keys already rotated: [B, Hkv, P_i, Dh]. */
+  past?: KV[][] | null;
+}
+
+/** An adapter's virtual-token embeddings [N, C] placed before every row's embeddings [B, T, C]: [B, N + T, C]. */
+export function prependVirtualTokens(embeds: Value, virtual: Value): Value {
+  const [B, , C] = embeds.shape as [number, number, number];
+  const N = virtual.shape[0]!;
+  return op.concat([op.expand(op.reshape(virtual, [1, N, C]), [B, N, C]), embeds], 1);
+}
+
+/** One layer's prefix keys/values [Hkv, Pn, Dh], shared by every row: [B, Hkv, Pn, Dh]. */
+export function batchPrefix(kv: KV, B: number): KV {
+  const shape = [B, ...kv.k.shape];
+  return { k: op.expand(op.reshape(kv.k, [1, ...kv.k.shape]), shape), v: op.expand(op.reshape(kv.v, [1, ...kv.v.shape]), shape) };
 }
 
 export interface DecoderOutputs {
@@ -101,9 +115,11 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
     const qr = applyRope(op.transpose(q, [0, 2, 1, 3]), cos, sin); // [B, H, T, Dh]
     const kr = applyRope(op.transpose(k, [0, 2, 1, 3]), cos, sin); // [B, Hkv, T, Dh]
     present.push({ k: kr, v });
-    const past = inp.past?.[l];
-    // keys/values: [past; new] as two blocks [B, Hkv, P, Dh] and [B, Hkv, T, Dh], never concatenated
-    const a = attention(qr, past ? [past.k, kr] : kr, past ? [past.v, v] : v, inp.bias, 1 / Math.sqrt(Dh)); // [B, T, H*Dh]
+    const past = inp.past?.[l] ?? [];
+    // keys/values: [...past blocks; new], never concatenated (no copy of the cache per step)
+    const ks = [...past.map((p) => p.k), kr];
+    const vs = [...past.map((p) => p.v), v];
+    const a = attention(qr, ks, vs, inp.bias, 1 / Math.sqrt(Dh)); // [B, T, H*Dh]
     x = op.add(x, proj(`${p}.self_attn.o_proj`, a, cfg.oBias));
     // --- MLP block (SwiGLU)
     const m = rmsNorm(x, w.get(`${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);

@@ -13,7 +13,7 @@ import * as op from '../graph/ops.js';
 import { targetLogProbs } from '../graph/nn.js';
 import type { ModelAdapter } from './adapter.js';
 import type { ModelConfig } from './config.js';
-import { type KV, WeightInputs, decoder, embed, lmHead } from './decoder.js';
+import { type KV, WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from './decoder.js';
 
 export interface ForwardSpec {
   B: number;
@@ -46,30 +46,21 @@ export function buildForward(cfg: ModelConfig, spec: ForwardSpec, adapter?: Mode
 
   const ids = g.input('ids', [B, T], 'int64');
   let embeds = embed(w, ids); // [B, T, C]
-  if (N > 0 && hooks.virtualTokens) {
-    const vt = op.expand(op.reshape(hooks.virtualTokens, [1, N, cfg.hiddenSize]), [B, N, cfg.hiddenSize]);
-    embeds = op.concat([vt, embeds], 1); // [B, T', C]
-  }
+  if (N > 0 && hooks.virtualTokens) embeds = prependVirtualTokens(embeds, hooks.virtualTokens); // [B, T', C]
   const cos = g.input('cos', [B, Tp, Dh]);
   const sin = g.input('sin', [B, Tp, Dh]);
   const bias = g.input('bias', [B, 1, Tp, S]);
 
-  let past: KV[] | null = null;
-  if (Pn > 0 || spec.cache > 0) {
-    past = [];
-    for (let l = 0; l < cfg.numLayers; l++) {
-      const parts: KV[] = [];
-      if (Pn > 0 && hooks.prefix) {
-        const pk = hooks.prefix[l]!;
-        const shape = [B, cfg.numKvHeads, Pn, Dh];
-        parts.push({ k: op.expand(op.reshape(pk.k, [1, ...pk.k.shape]), shape), v: op.expand(op.reshape(pk.v, [1, ...pk.v.shape]), shape) });
-      }
-      if (spec.cache > 0) {
-        const shape = [B, cfg.numKvHeads, spec.cache, Dh];
-        parts.push({ k: g.input(`past_k.${l}`, shape), v: g.input(`past_v.${l}`, shape) });
-      }
-      past.push({ k: op.concat(parts.map((p) => p.k), 2), v: op.concat(parts.map((p) => p.v), 2) });
+  // Per layer: [adapter prefix, KV cache] as separate key blocks (attention never concatenates them).
+  const past: KV[][] = [];
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const blocks: KV[] = [];
+    if (Pn > 0 && hooks.prefix) blocks.push(batchPrefix(hooks.prefix[l]!, B)); // [B, Hkv, Pn, Dh]
+    if (spec.cache > 0) {
+      const shape = [B, cfg.numKvHeads, spec.cache, Dh];
+      blocks.push({ k: g.input(`past_k.${l}`, shape), v: g.input(`past_v.${l}`, shape) });
     }
+    past.push(blocks);
   }
 
   const { hidden, present } = decoder(w, { embeds, cos, sin, bias, past }, hooks); // hidden [B, T', C]

@@ -14,7 +14,7 @@ import * as op from '../graph/ops.js';
 import { targetLogProbs } from '../graph/nn.js';
 import { grad } from '../graph/autodiff.js';
 import type { ModelConfig } from '../model/config.js';
-import { WeightInputs, decoder, embed, lmHead } from '../model/decoder.js';
+import { WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from '../model/decoder.js';
 import type { PeftAdapter } from '../peft/types.js';
 import { type PreferenceLoss, preferenceLoss } from './losses.js';
 
@@ -44,14 +44,11 @@ export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number,
   const Dh = cfg.headDim;
   const ids = g.input('ids', [B, T], 'int64');
   let embeds = embed(w, ids); // [B, T, C]
-  if (N > 0 && hooks.virtualTokens) embeds = op.concat([op.expand(op.reshape(hooks.virtualTokens, [1, N, C]), [B, N, C]), embeds], 1);
+  if (N > 0 && hooks.virtualTokens) embeds = prependVirtualTokens(embeds, hooks.virtualTokens); // [B, N + T, C]
   const cos = g.input('cos', [B, Tp, Dh]);
   const sin = g.input('sin', [B, Tp, Dh]);
   const bias = g.input('bias', [B, 1, Tp, Pn + Tp]);
-  const past = hooks.prefix?.map((kv) => {
-    const shape = [B, cfg.numKvHeads, Pn, Dh];
-    return { k: op.expand(op.reshape(kv.k, [1, ...kv.k.shape]), shape), v: op.expand(op.reshape(kv.v, [1, ...kv.v.shape]), shape) };
-  });
+  const past = hooks.prefix?.map((kv) => [batchPrefix(kv, B)]); // per layer [B, Hkv, Pn, Dh]
   const { hidden } = decoder(w, { embeds, cos, sin, bias, past }, hooks); // [B, T', C]
   const real = op.reshape(op.slice(hidden, 1, N, Tp), [B * T, C]); // [B*T, C]
   const adapterInputs = new Map(g.inputs.filter((v) => adapter.params.some((p) => p.name === v.name)).map((v) => [v.name!, v]));
