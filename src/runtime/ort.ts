@@ -35,10 +35,20 @@ export class OrtBackend implements Backend {
       extra: { session: { force_spinning_stop: '1' } },
     });
     const needed = model.inputNames.map((n) => inputsByName.get(n)!);
+    let inFlight = 0;
+    let released = false;
+    let onIdle: (() => void) | null = null;
     return {
       inputNames: model.inputNames,
       outputNames: model.outputNames,
+      async release(): Promise<void> {
+        if (released) return;
+        released = true;
+        if (inFlight > 0) await new Promise<void>((resolve) => (onIdle = resolve));
+        await session.release();
+      },
       async run(feeds: Record<string, HostArray>): Promise<Record<string, HostArray>> {
+        if (released) throw new Error('run: this compiled graph was released');
         const ortFeeds: Record<string, ort.Tensor> = {};
         for (const v of needed) {
           const data = feeds[v.name!];
@@ -47,7 +57,13 @@ export class OrtBackend implements Backend {
           const arr = v.dtype === 'bool' && !(data instanceof Uint8Array) ? Uint8Array.from(data as Float32Array) : data;
           ortFeeds[v.name!] = new ort.Tensor(ORT_TYPE[v.dtype], arr as never, v.shape as number[]);
         }
-        const res = await session.run(ortFeeds);
+        inFlight++;
+        let res: ort.InferenceSession.OnnxValueMapType;
+        try {
+          res = await session.run(ortFeeds);
+        } finally {
+          if (--inFlight === 0 && onIdle) (onIdle as () => void)();
+        }
         const out: Record<string, HostArray> = {};
         for (const name of model.outputNames) out[name] = res[name]!.data as HostArray;
         return out;
