@@ -51,3 +51,14 @@ export function makeDrill(rand: Rand, maxItems = 8): string {
   const items = pickDistinct(rand, docItems(rand, doc), intIn(rand, Math.min(4, maxItems), maxItems));
   return [`Document: ${doc.sentences.join(' ')}`, ...items.map(([q, a]) => `${q}\nAnswer:${a.includes('\n') ? '\n' : ' '}${a}`)].join('\n');
 }
+
+/**
+ * A copy drill: a list of 4-10 words from the vocabulary, then the same list again. The second
+ * half is predictable only by copying, so it grows the induction heads that reading a document
+ * needs (a tiny model learns this in a few thousand short steps; see scripts/train-micro.ts).
+ */
+export function makeCopyDrill(rand: Rand): string {
+  const pool = [...NAMES, ...ANIMAL_WORDS, ...OBJECTS, ...PLACES, ...COLOURS];
+  const words = pickDistinct(rand, pool, intIn(rand, 4, 10));
+  return `Words: ${words.join(' ')}\nRepeat: ${words.join(' ')}`;
+}
