@@ -6,10 +6,11 @@
  *      is then an identity, which a tiny model learns far sooner than a second spelling),
  *   3. initialise a Llama-family model (`micro` preset) with that tokenizer,
  *   4. train it with Plum's own engine (`plum pretrain`) in stages, each from the last:
- *        stage 0  copy drills only (a word list, then the same list): short sequences, where a
- *                 tiny model grows induction heads in ~1500 steps. Without this stage the
- *                 model trained 1750 steps on stage 1's data without learning to copy at all
- *                 (it answered every question with a frequent word of the right kind)
+ *        stage 0  copy drills only ("w1 .. w6 = w1 .. w6"): short sequences where a tiny model
+ *                 learns, in ~1500 steps, an output circuit that copies the token it attends
+ *                 to. Without it the model trained 1750 steps on stage 1's data and never
+ *                 copied a word (it answered every question with a frequent word of the right
+ *                 kind); a variable-length copy task was not learned in 2000 steps either
  *        stage 1  stories + reading drills + chats + some copy drills (drills.ts: a document and many answered
  *                 questions with loss on every token; a chat trains only its answer, a few
  *                 tokens, so drills carry most of the signal for reading a document)

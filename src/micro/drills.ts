@@ -53,12 +53,15 @@ export function makeDrill(rand: Rand, maxItems = 8): string {
 }
 
 /**
- * A copy drill: a list of 4-10 words from the vocabulary, then the same list again. The second
- * half is predictable only by copying, so it grows the induction heads that reading a document
- * needs (a tiny model learns this in a few thousand short steps; see scripts/train-micro.ts).
+ * A copy drill: six words from the vocabulary, " = ", and the same six words again. With a fixed
+ * length the copy sits at a fixed distance, so a tiny model learns it in ~1500 short steps (an
+ * attention head looking 7 tokens back and an output circuit that copies the token it reads);
+ * that copying circuit is what reading a document reuses. Measured on the micro preset: a
+ * variable-length version ("Words: ..." / "Repeat: ...", 4-10 words), which needs a content-based
+ * induction head, was not learned at all in 2000 steps.
  */
 export function makeCopyDrill(rand: Rand): string {
   const pool = [...NAMES, ...ANIMAL_WORDS, ...OBJECTS, ...PLACES, ...COLOURS];
-  const words = pickDistinct(rand, pool, intIn(rand, 4, 10));
-  return `Words: ${words.join(' ')}\nRepeat: ${words.join(' ')}`;
+  const words = pickDistinct(rand, pool, 6).join(' ');
+  return `${words} = ${words}`;
 }
