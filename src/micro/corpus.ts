@@ -11,7 +11,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { rng } from '../util/random.js';
 import { mixSeed, shuffled } from '../data/rng.js';
 import { makeStory } from './docs.js';
-import { makeCopyDrill, makeDrill } from './drills.js';
+import { makeCopyDrill, makeCueDrill, makeDrill } from './drills.js';
 import type { InjectionSplit } from './injection.js';
 import { TASK_TYPES, makeTask, type ChatTask, type TaskType } from './tasks.js';
 
@@ -41,6 +41,8 @@ export interface CorpusOptions {
   drills?: number;
   /** Copy drills (drills.ts `makeCopyDrill`): a word list and the same list again. */
   copies?: number;
+  /** Cue drills (drills.ts `makeCueDrill`): a short document and one answer. */
+  cues?: number;
   /** Task shares (missing tasks keep their default share; 0 drops a task). */
   mix?: Partial<Record<TaskType, number>>;
   /**
@@ -54,6 +56,7 @@ export interface CorpusOptions {
 const STORY_SALT = 0x5707;
 const DRILL_SALT = 0xd411;
 const COPY_SALT = 0xc0b1;
+const CUE_SALT = 0xc0e5;
 const ORDER_SALT = 0x0de5;
 
 /** Per-task counts summing to `total`, by largest remainder. */
@@ -74,6 +77,7 @@ export function generateCorpus(opts: CorpusOptions): CorpusRecord[] {
   const out: CorpusRecord[] = [];
   for (let i = 0; i < stories; i++) out.push({ kind: 'text', text: makeStory(rng(mixSeed(seed, STORY_SALT, i))) });
   for (let i = 0; i < (opts.drills ?? 0); i++) out.push({ kind: 'text', text: makeDrill(rng(mixSeed(seed, DRILL_SALT, i))) });
+  for (let i = 0; i < (opts.cues ?? 0); i++) out.push({ kind: 'text', text: makeCueDrill(rng(mixSeed(seed, CUE_SALT, i))) });
   for (let i = 0; i < (opts.copies ?? 0); i++) out.push({ kind: 'text', text: makeCopyDrill(rng(mixSeed(seed, COPY_SALT, i))) });
   const counts = taskCounts(chats, opts.mix);
   TASK_TYPES.forEach((task, k) => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rng } from '../util/random.js';
 import { generateCorpus } from './corpus.js';
-import { makeCopyDrill, makeDrill } from './drills.js';
+import { makeCopyDrill, makeCueDrill, makeDrill } from './drills.js';
 
 test('a drill is a document and 4-8 answered questions whose answers come from the document', () => {
   for (let i = 0; i < 200; i++) {
@@ -36,4 +36,18 @@ test('a copy drill repeats its word list; drills and copies join the corpus as t
   assert.equal(c.length, 18);
   assert.equal(c.filter((r) => r.kind === 'text' && r.text.startsWith('Document: ')).length, 5);
   assert.equal(c.filter((r) => r.kind === 'text' && r.text.includes(' = ')).length, 3);
+});
+
+test('a cue drill is a short document and one cue whose answer is in the document', () => {
+  const kinds = new Set<string>();
+  for (let i = 0; i < 300; i++) {
+    const text = makeCueDrill(rng(i));
+    const m = /^(.*?\.) (Person:|Place:|Animal:|Question: .*\? Answer:) (\S+)$/.exec(text);
+    assert.ok(m, `cue drill ${i}: ${text}`);
+    const [, doc, cue, answer] = m;
+    kinds.add(cue!.split(' ')[0]!);
+    assert.ok(doc!.includes(answer!), `cue drill ${i}: "${answer}" not in "${doc}"`);
+    assert.ok(doc!.split('. ').length <= 3);
+  }
+  assert.deepEqual([...kinds].sort(), ['Animal:', 'Person:', 'Place:', 'Question:']);
 });

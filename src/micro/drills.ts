@@ -65,3 +65,22 @@ export function makeCopyDrill(rand: Rand): string {
   const words = pickDistinct(rand, pool, 6).join(' ');
   return `${words} = ${words}`;
 }
+
+/**
+ * A cue drill: a short document (2-3 sentences) and one answer in the fewest tokens: an entity
+ * cue (`Place: village`, `Person: Mia`, `Animal: frog`) or one of its questions
+ * (`Question: Where did Mia go? Answer: castle`). One skill, short sequences: measured on the
+ * micro preset, "<document> Place:" alone is learned to 50/50 held-out in 800 steps, while the
+ * same lookup inside the full task mix was not learned in 2000 steps. Stage 0b of the recipe.
+ */
+export function makeCueDrill(rand: Rand): string {
+  const doc = makeDoc(rand, { sentences: [2, 3] });
+  const cues: Array<[string, string]> = [];
+  for (const e of ['person', 'place', 'animal'] as Entity[]) {
+    const found = doc[ENTITY_KEY[e]];
+    if (found.length === 1) cues.push([`${e[0]!.toUpperCase()}${e.slice(1)}:`, found[0]!]);
+  }
+  for (const q of doc.questions) cues.push([`Question: ${q.question} Answer:`, q.answer]);
+  const [cue, answer] = pick(rand, cues.length > 0 ? cues : [['Person:', doc.people[0] ?? pick(rand, NAMES)]]);
+  return `${doc.sentences.join(' ')} ${cue} ${answer}`;
+}
