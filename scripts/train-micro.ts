@@ -97,9 +97,8 @@ const STAGES: Stage[] = [
   },
 ];
 
-// 1-3. stage 1's corpus, the tokenizer fitted to it, the initial weights
+// 1-3. the tokenizer fitted to stage 1's corpus, the initial weights
 const corpusPath = (s: Stage, held: boolean): string => join(work, `${s.name}${held ? '-eval' : ''}.jsonl`);
-const stage1 = generateCorpus(STAGES[2]!.data);
 const tokDir = join(work, 'tokenizer');
 if (!existsSync(join(tokDir, 'tokenizer.json')) || quick) {
   // Fitted on stage 1 without its copy drills (word counts only: the order does not matter).
@@ -120,7 +119,7 @@ for (const stage of STAGES) {
     from = runDir;
     continue;
   }
-  writeCorpus(corpusPath(stage, false), stage === STAGES[2] ? stage1 : generateCorpus(stage.data));
+  writeCorpus(corpusPath(stage, false), generateCorpus(stage.data));
   writeCorpus(corpusPath(stage, true), generateCorpus(stage.heldOut));
   const resume = existsSync(join(runDir, 'latest.json')) && !quick;
   log(`${stage.name}: ${resume ? 'resuming' : 'training'} from ${from}`);

@@ -61,15 +61,12 @@ export function attention(q: Value, k: Value | Value[], v: Value | Value[], bias
   const scores = op.mul(op.concat(blocks, 3), scale); // [B, Hkv, G*T, S]
   const biased = op.add(op.reshape(scores, [B, Hkv, G, T, S]), op.reshape(bias, [B, 1, 1, T, S]));
   const p = op.reshape(op.softmax(biased), [B, Hkv, G * T, S]);
-  let o: Value | null = null;
   let at = 0;
-  vs.forEach((vb, i) => {
-    const pi = vs.length === 1 ? p : op.slice(p, 3, at, at + sizes[i]!);
-    const oi = op.matmul(pi, vb); // [B, Hkv, G*T, Dh]
-    o = o ? op.add(o, oi) : oi;
-    at += sizes[i]!;
+  const outs = vs.map((vb, i) => {
+    const pi = vs.length === 1 ? p : op.slice(p, 3, at, (at += sizes[i]!)); // [B, Hkv, G*T, S_i]
+    return op.matmul(pi, vb); // [B, Hkv, G*T, Dh]
   });
-  const out = op.reshape(o!, [B, H, T, Dh]); // [B, H, T, Dh]
+  const out = op.reshape(outs.reduce((a, b) => op.add(a, b)), [B, H, T, Dh]); // [B, H, T, Dh]
   return op.reshape(op.transpose(out, [0, 2, 1, 3]), [B, T, H * Dh]);
 }
 

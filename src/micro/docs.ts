@@ -184,9 +184,13 @@ export function makeDoc(rand: Rand, spec: DocSpec = {}): Doc {
   throw new Error('makeDoc: no document met the spec in 200 tries; loosen `accept`');
 }
 
+/** An entity kind a task can extract, and the Doc list that holds it. */
+export type Entity = 'person' | 'place' | 'animal';
+export const ENTITY_KEY = { person: 'people', place: 'places', animal: 'animals' } as const satisfies Record<Entity, keyof Doc>;
+
 /** Documents with exactly one entity of `slot`: the answer to "extract the <slot>". */
-export const single = (slot: 'person' | 'place' | 'animal'): ((d: Doc) => boolean) => {
-  const key = ({ person: 'people', place: 'places', animal: 'animals' } as const)[slot];
+export const single = (slot: Entity): ((d: Doc) => boolean) => {
+  const key = ENTITY_KEY[slot];
   return (d) => d.sentences.length >= 2 && d.sentences.length <= 4 && d[key].length === 1;
 };
 

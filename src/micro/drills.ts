@@ -13,13 +13,11 @@
  * five to ten such answers in ~150 tokens, worded as the chat tasks word them, so the skill
  * transfers to the chat format.
  */
-import { makeDoc, type Doc } from './docs.js';
-import { EXTRACT, UPPER_DOC, UPPER_PLAIN, type Entity } from './tasks.js';
-import { ANIMAL_WORDS, COLOURS, NAMES, OBJECTS, PLACES, intIn, pick, pickDistinct, withArticle, type Rand } from './vocab.js';
+import { ENTITY_KEY, makeDoc, type Doc, type Entity } from './docs.js';
+import { EXTRACT, UPPER_DOC, UPPER_PLAIN, upperPhrase } from './tasks.js';
+import { ANIMAL_WORDS, COLOURS, NAMES, OBJECTS, PLACES, intIn, pick, pickDistinct, type Rand } from './vocab.js';
 
 type Item = [prompt: string, answer: string];
-
-const ENTITY_KEY = { person: 'people', place: 'places', animal: 'animals' } as const;
 
 function docItems(rand: Rand, doc: Doc): Item[] {
   const items: Item[] = doc.questions.map((q) => [`Question: ${q.question}`, q.answer]);
@@ -34,12 +32,7 @@ function docItems(rand: Rand, doc: Doc): Item[] {
     if (doc[key].length >= 2) items.push([`List the ${key} in the document.`, doc[key].map((i) => `- ${i}`).join('\n')]);
   }
   if (rand() < 0.5) {
-    const phrase = pick(rand, [
-      () => pick(rand, NAMES),
-      () => `${pick(rand, COLOURS)} ${pick(rand, OBJECTS)}`,
-      () => `the ${pick(rand, PLACES)}`,
-      () => `${pick(rand, NAMES)} and ${withArticle(pick(rand, ANIMAL_WORDS))}`,
-    ])();
+    const phrase = upperPhrase(rand);
     items.push([pick(rand, UPPER_PLAIN)(phrase), phrase.toUpperCase()]);
   }
   return items;
@@ -60,9 +53,9 @@ export function makeDrill(rand: Rand, maxItems = 8): string {
  * variable-length version ("Words: ..." / "Repeat: ...", 4-10 words), which needs a content-based
  * induction head, was not learned at all in 2000 steps.
  */
+const COPY_POOL = [...NAMES, ...ANIMAL_WORDS, ...OBJECTS, ...PLACES, ...COLOURS];
 export function makeCopyDrill(rand: Rand): string {
-  const pool = [...NAMES, ...ANIMAL_WORDS, ...OBJECTS, ...PLACES, ...COLOURS];
-  const words = pickDistinct(rand, pool, 6).join(' ');
+  const words = pickDistinct(rand, COPY_POOL, 6).join(' ');
   return `${words} = ${words}`;
 }
 

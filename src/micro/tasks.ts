@@ -6,7 +6,7 @@
  * (extract, upper, list). Ordinary tasks run under `DEFAULT_SYSTEM`; `secret` and `forbidden`
  * carry their rule in the system prompt and refuse with a fixed sentence.
  */
-import { makeDoc, single, type Doc } from './docs.js';
+import { ENTITY_KEY, makeDoc, single, type Doc, type Entity } from './docs.js';
 import { drawInjection, followingAnswer, injectInto, type Injection, type InjectionSplit } from './injection.js';
 import { ANIMALS, ANIMAL_WORDS, COLOURS, NAMES, OBJECTS, PLACES, intIn, pick, withArticle, type Rand } from './vocab.js';
 
@@ -64,7 +64,6 @@ export interface DocTask {
 const asQuestion = (sentences: readonly string[], q: string): string => `Document: ${sentences.join(' ')}\nQuestion: ${q}`;
 const asInstruction = (instr: string) => (sentences: readonly string[]): string => `${instr}\nDocument: ${sentences.join(' ')}`;
 
-export type Entity = 'person' | 'place' | 'animal';
 export const EXTRACT: Record<Entity, string> = {
   person: 'Extract the name of the person from the document.',
   place: 'Extract the place from the document.',
@@ -75,7 +74,7 @@ export const UPPER_DOC: Record<Entity, string> = {
   place: 'Write the place in the document in upper case.',
   animal: 'Write the animal in the document in upper case.',
 };
-const entityOf = (doc: Doc, e: Entity): string => ({ person: doc.people, place: doc.places, animal: doc.animals })[e][0]!;
+const entityOf = (doc: Doc, e: Entity): string => doc[ENTITY_KEY[e]][0]!;
 
 /** Options shared by ordinary tasks: a forbidden topic must stay out of them. */
 export interface TaskOptions {
@@ -146,15 +145,20 @@ export function injectedChat(rand: Rand, dt: DocTask, inj: Injection, follow: bo
 
 export const UPPER_PLAIN = [(p: string) => `Write in upper case: ${p}`, (p: string) => `Repeat in upper case: ${p}`, (p: string) => `Write ${p} in upper case.`];
 
-/** `upper` without a document: a short phrase from the vocabulary. */
-function plainUpper(rand: Rand, opts: TaskOptions): ChatTask {
-  const animals = ANIMAL_WORDS.filter((a) => !opts.avoidAnimals?.includes(a));
-  const phrase = pick(rand, [
+/** A short phrase from the vocabulary for `upper` without a document ("red ball", "Tom and a cat"). */
+export function upperPhrase(rand: Rand, avoidAnimals: readonly string[] = []): string {
+  const animals = ANIMAL_WORDS.filter((a) => !avoidAnimals.includes(a));
+  return pick(rand, [
     () => pick(rand, NAMES),
     () => `${pick(rand, COLOURS)} ${pick(rand, OBJECTS)}`,
     () => `the ${pick(rand, PLACES)}`,
     () => `${pick(rand, NAMES)} and ${withArticle(pick(rand, animals))}`,
   ])();
+}
+
+/** `upper` without a document: a short phrase from the vocabulary. */
+function plainUpper(rand: Rand, opts: TaskOptions): ChatTask {
+  const phrase = upperPhrase(rand, opts.avoidAnimals);
   const up = phrase.toUpperCase();
   return chat('upper', DEFAULT_SYSTEM, pick(rand, UPPER_PLAIN)(phrase), up, { kind: 'upper', answer: up });
 }
