@@ -220,8 +220,7 @@ export class CausalLM {
   release(cache: KVCache): void {
     for (const a of [...cache.k, ...cache.v]) {
       const list = this.pool.get(a.length) ?? [];
-      if (list.length >= 2 * this.cfg.numLayers) return;
-      list.push(a);
+      if (list.length < 2 * 2 * this.cfg.numLayers) list.push(a); // two caches of k and v per size
       this.pool.set(a.length, list);
     }
     cache.k = [];
