@@ -1,0 +1,59 @@
+/**
+ * Probes behind the plum-micro curriculum (src/micro/README.md): train one skill alone on the
+ * micro preset and measure it on fresh held-out examples.
+ *
+ *   node --import tsx scripts/micro-probe.ts --probe copy  --steps 1500 --from DIR --out DIR
+ *   node --import tsx scripts/micro-probe.ts --probe place --steps 800  --from DIR --out DIR
+ *
+ * copy:  "w1 .. w6 = w1 .. w6" (drills.ts makeCopyDrill); held-out: 20 lists, greedy, exact copy.
+ * place: "<document with one place> Place: <place>"; held-out: 50 documents, greedy first word.
+ * --from: a model folder to start from (e.g. .plum-cache/plum-micro/init, written by
+ * `npm run train:micro`; or the stage-0 output for the place probe).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runSftCommand } from '../src/cli/commands/train.js';
+import { PRETRAIN_DEFAULTS } from '../src/cli/commands/pretrain.js';
+import { generate } from '../src/model/generate.js';
+import { loadModel } from '../src/model/load.js';
+import { makeDoc, single } from '../src/micro/docs.js';
+import { makeCopyDrill } from '../src/micro/drills.js';
+import { writeFileAtomic } from '../src/util/atomic.js';
+import { rng } from '../src/util/random.js';
+import type { Rand } from '../src/micro/vocab.js';
+
+const { values } = parseArgs({
+  options: {
+    probe: { type: 'string', default: 'copy' },
+    steps: { type: 'string', default: '1500' },
+    from: { type: 'string', default: '.plum-cache/plum-micro/init' },
+    out: { type: 'string', default: '.plum-cache/probe' },
+  },
+});
+/** [prompt, expected continuation] of one example. */
+const PROBES: Record<string, (r: Rand) => [string, string]> = {
+  copy: (r) => {
+    const [a, b] = makeCopyDrill(r).split(' = ') as [string, string];
+    return [`${a} =`, ` ${b}`];
+  },
+  place: (r) => {
+    const d = makeDoc(r, { people: 1, accept: single('place') });
+    return [`${d.sentences.join(' ')} Place:`, ` ${d.places[0]}`];
+  },
+};
+const make = PROBES[values.probe!];
+if (!make) throw new Error(`--probe: one of ${Object.keys(PROBES).join(', ')}`);
+const out = values.out!;
+mkdirSync(out, { recursive: true });
+const data = join(out, 'data.jsonl');
+const train = rng(1);
+writeFileAtomic(data, Array.from({ length: 30000 }, () => JSON.stringify({ text: make(train).join('') })).join('\n') + '\n');
+const model = join(out, 'model');
+await runSftCommand({ ...PRETRAIN_DEFAULTS, model: values.from, data, out: model, maxSteps: values.steps, batchSize: '32', saveEvery: '0', evalEvery: '0', force: true }, 'pretrain');
+const m = loadModel(model);
+const held = rng(777);
+const tests = Array.from({ length: values.probe === 'copy' ? 20 : 50 }, () => make(held));
+const gens = await generate(m.lm, tests.map(([p]) => [...(m.tokenizer.encode(p) as number[])]), { temperature: 0, topK: 0, topP: 1, seed: 0, maxTokens: 10, eosIds: m.eosIds });
+const ok = gens.filter((g, i) => m.tokenizer.decode(g.tokens).trim().startsWith(tests[i]![1].trim())).length;
+process.stdout.write(`${values.probe}: ${ok}/${tests.length} held-out correct after ${values.steps} steps\n`);
