@@ -32,8 +32,12 @@ export class AdamW {
     }
   }
 
-  /** One update with gradients by name, at learning rate `lr`. */
-  update(grads: Map<string, Float32Array>, lr: number): void {
+  /**
+   * One update with gradients by name, at learning rate `lr`. The gradient used is
+   * `scale * grads` (the loop passes 1 / total weight times the clipping factor, so that the
+   * gradients are not rewritten in passes of their own).
+   */
+  update(grads: Map<string, Float32Array>, lr: number, scale = 1): void {
     this.step++;
     const { beta1: b1, beta2: b2, eps, weightDecay } = this.opts;
     const bc1 = 1 - Math.pow(b1, this.step);
@@ -48,7 +52,7 @@ export class AdamW {
       const stepSize = lr / bc1;
       const sqrtBc2 = Math.sqrt(bc2);
       for (let i = 0; i < x.length; i++) {
-        const gi = g[i]!;
+        const gi = g[i]! * scale;
         const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
         const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
         x[i] = x[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) / sqrtBc2 + eps);
@@ -57,14 +61,14 @@ export class AdamW {
   }
 }
 
-/** Global L2 norm of the gradients; scales them in place to at most maxNorm (0 = no clipping). */
-export function clipGradNorm(grads: Map<string, Float32Array>, maxNorm: number): number {
+/** Global L2 norm of `scale * grads` (accumulated in float64). */
+export function gradNorm(grads: Map<string, Float32Array>, scale = 1): number {
   let sq = 0;
   for (const g of grads.values()) for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
-  const norm = Math.sqrt(sq);
-  if (maxNorm > 0 && norm > maxNorm) {
-    const s = maxNorm / (norm + 1e-6);
-    for (const g of grads.values()) for (let i = 0; i < g.length; i++) g[i]! *= s;
-  }
-  return norm;
+  return Math.sqrt(sq) * Math.abs(scale);
+}
+
+/** The factor that clips a gradient of L2 norm `norm` to at most `maxNorm` (0 = no clipping), as torch's clip_grad_norm_. */
+export function clipFactor(norm: number, maxNorm: number): number {
+  return maxNorm > 0 && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
 }
