@@ -81,7 +81,7 @@ export class MatMulBaseline {
 
   /** Compile every shape once (session creation is not timed). */
   async prepare(M: number, gemms: Gemm[]): Promise<void> {
-    for (const g of gemms) await this.session(M, g.K, g.N);
+    for (const g of gemms) await this.session(g.M ?? M, g.K, g.N);
   }
 
   /**
@@ -91,16 +91,17 @@ export class MatMulBaseline {
    * it is a strict one.
    */
   async run(M: number, gemms: Gemm[], minS = 0.02): Promise<number> {
-    const shapes = new Map<string, { K: number; N: number; count: number }>();
-    for (const { K, N } of gemms) {
-      const e = shapes.get(`${K}x${N}`) ?? { K, N, count: 0 };
+    const shapes = new Map<string, { M: number; K: number; N: number; count: number }>();
+    for (const g of gemms) {
+      const [m, K, N] = [g.M ?? M, g.K, g.N];
+      const e = shapes.get(`${m}x${K}x${N}`) ?? { M: m, K, N, count: 0 };
       e.count++;
-      shapes.set(`${K}x${N}`, e);
+      shapes.set(`${m}x${K}x${N}`, e);
     }
     let total = 0;
-    for (const { K, N, count } of shapes.values()) {
-      const s = await this.session(M, K, N);
-      const feeds = { a: this.random(M, K), b: this.random(K, N) };
+    for (const { M: m, K, N, count } of shapes.values()) {
+      const s = await this.session(m, K, N);
+      const feeds = { a: this.random(m, K), b: this.random(K, N) };
       let t = 0;
       let reps = 0;
       do {

@@ -26,6 +26,8 @@ export interface Gemm {
   weight: string;
   K: number;
   N: number;
+  /** Rows, where not the workload's M (a weight gradient dW [N, K] = dy^T x has M' = N, K' = M). */
+  M?: number;
 }
 
 const PROJ = /^model\.layers\.\d+\.(self_attn|mlp)\.\w+_proj\.weight$/;
@@ -47,7 +49,7 @@ export function headGemm(cfg: ModelConfig): Gemm {
 /** The activation-gradient GEMM of a projection: dx [M, K] = dy [M, N] x W [N, K]. */
 export const transposed = (g: Gemm): Gemm => ({ weight: g.weight, K: g.N, N: g.K });
 
-export const gemmFlops = (M: number, gemms: Gemm[]): number => gemms.reduce((s, g) => s + 2 * M * g.K * g.N, 0);
+export const gemmFlops = (M: number, gemms: Gemm[]): number => gemms.reduce((s, g) => s + 2 * (g.M ?? M) * g.K * g.N, 0);
 
 export function attentionFlops(cfg: ModelConfig, pairs: number): number {
   return 4 * cfg.numLayers * cfg.numHeads * cfg.headDim * pairs;

@@ -14,6 +14,11 @@ export interface OrtOptions {
   threads?: number;
   /** Dump the ONNX model to this path (debugging). */
   dumpPath?: string;
+  /**
+   * Write an ORT profile (chrome-trace JSON, one per session, named `<prefix>_<date>.json`) when
+   * the session is released. The default backend takes it from PLUM_ORT_PROFILE.
+   */
+  profilePrefix?: string;
 }
 
 export class OrtBackend implements Backend {
@@ -35,6 +40,7 @@ export class OrtBackend implements Backend {
       // 2.16 GB, LoRA 3.78 -> 2.33 GB, full 5.78 -> 4.11 GB; prefill, decode and train-step
       // speed unchanged within noise (A/B in BENCHMARKS.md).
       enableMemPattern: false,
+      ...(this.opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.opts.profilePrefix } : {}),
       // Stop the intra-op pool's threads spinning after a run: Plum alternates sessions (length
       // buckets, policy/reference, decode of several caches), and a spinning idle pool takes the
       // cores the next session needs (A/B in BENCHMARKS.md: 54.9 -> 36.9 ms/token interleaved).
@@ -81,5 +87,5 @@ export class OrtBackend implements Backend {
 let defaultBackend: Backend | null = null;
 /** The process-wide default backend (created lazily; pass your own to control threads). */
 export function ortBackend(): Backend {
-  return (defaultBackend ??= new OrtBackend());
+  return (defaultBackend ??= new OrtBackend({ profilePrefix: process.env.PLUM_ORT_PROFILE || undefined }));
 }

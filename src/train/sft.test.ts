@@ -82,6 +82,31 @@ test('only the trainable tensors change (frozen base weights stay bit-identical)
   }
 });
 
+test('gradient accumulation: 2 micro-batches of 2 rows make the same step as one batch of 4', async () => {
+  const method: MethodConfig = { kind: 'soft-prompt', virtualTokens: 3, init: 'random' };
+  const run = async (batchSize: number, gradAccum: number) => {
+    const m = loadModel(model);
+    const adapter = await makeAdapter(m, method, 1);
+    const ds = loadSftDataset(data, m.tokenizer);
+    const objective = sftObjective(m, adapter, ds.examples, [], { batchSize, seed: 0, lengthBuckets: false, exactMatchLimit: 0 });
+    // eps 1 makes Adam's first step about lr * g (not lr * sign(g)), so a wrong sum shows.
+    const res = await trainLoop(trainables(adapter, m.lm.weights), objective, {
+      epochs: 1, maxSteps: 2, gradAccum, lr: 0.1, warmup: 0, schedule: 'constant', weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1,
+      maxGradNorm: 0, evalEvery: 0, saveEvery: 0, patience: 0, outDir: join(tmp, `accum-${batchSize}-${gradAccum}`), resume: false, label: 't', fingerprint: {}, quiet: true,
+    });
+    return { losses: res.losses, params: adapter.params[0]!.data.slice(), init: (await makeAdapter(m, method, 1)).params[0]!.data };
+  };
+  const one = await run(4, 1);
+  const two = await run(2, 2);
+  one.losses.forEach((l, i) => assert.ok(Math.abs(l - two.losses[i]!) < 1e-5, `step ${i + 1}: loss ${l} vs ${two.losses[i]}`));
+  let moved = 0;
+  one.params.forEach((x, i) => {
+    assert.ok(Math.abs(x - two.params[i]!) < 1e-6, `param ${i}: ${x} vs ${two.params[i]}`);
+    moved = Math.max(moved, Math.abs(x - one.init[i]!));
+  });
+  assert.ok(moved > 1e-4, 'the steps changed the soft prompt');
+});
+
 const cli = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/plum.js'), ...args], { encoding: 'utf8' });
 
 for (const [name, content, message] of [
