@@ -53,3 +53,31 @@ test('attention over blocks: finite-difference gradients of q and every K/V bloc
   );
   for (const r of res) assert.ok(r.relErr < TOL, `analytic ${r.analytic} vs numeric ${r.numeric} (rel ${r.relErr})`);
 });
+
+test('causal attention in query blocks equals full attention under a causal mask (GQA, uneven blocks, padded row)', async () => {
+  const [Bc, Tc] = [2, 11];
+  const g = new Graph();
+  const [q, k, v, bias] = [g.input('q', [Bc, H, Tc, Dh]), g.input('k', [Bc, Hkv, Tc, Dh]), g.input('v', [Bc, Hkv, Tc, Dh]), g.input('bias', [Bc, 1, Tc, Tc])];
+  const full = attention(q, k, v, bias, 0.5);
+  const blocked3 = attention(q, k, v, bias, 0.5, { causalBlocks: 3 });
+  const blocked4 = attention(q, k, v, bias, 0.5, { causalBlocks: 4 });
+  const mask = new Float32Array(Bc * Tc * Tc);
+  const lengths = [Tc, 7]; // row 1 is right-padded after 7 tokens
+  for (let b = 0; b < Bc; b++)
+    for (let t = 0; t < Tc; t++) for (let s = 0; s < Tc; s++) mask[(b * Tc + t) * Tc + s] = s > t || s >= lengths[b]! ? -1e9 : 0;
+  const r = rng(11);
+  const out = await (await backend.compile({ full, blocked3, blocked4 })).run({
+    q: randn(Bc * H * Tc * Dh, r), k: randn(Bc * Hkv * Tc * Dh, r), v: randn(Bc * Hkv * Tc * Dh, r), bias: mask,
+  });
+  const ref = out.full as Float32Array;
+  for (const name of ['blocked3', 'blocked4']) {
+    const a = out[name] as Float32Array;
+    for (let b = 0; b < Bc; b++)
+      for (let t = 0; t < lengths[b]!; t++)
+        for (let j = 0; j < H * Dh; j++) {
+          const i = (b * Tc + t) * H * Dh + j;
+          assert.ok(Math.abs(a[i]! - ref[i]!) < 1e-6, `${name} row ${b} position ${t}: ${a[i]} vs ${ref[i]}`);
+        }
+  }
+  assert.throws(() => attention(q, [k, k], [v, v], op.concat([bias, bias], 3), 1, { causalBlocks: 2 }), /causal blocks need one key block/);
+});

@@ -48,6 +48,8 @@ const cases: Case[] = [
   { name: 'pad', inputs: [f('a', [2, 3])], fn: (a) => op.pad(a!, 0, 1, 2) },
   { name: 'reduceSum', inputs: [f('a', [2, 3, 4])], fn: (a) => op.reduceSum(a!, [0, 2], false) },
   { name: 'reduceMean keepdims', inputs: [f('a', [2, 3, 4])], fn: (a) => op.reduceMean(a!, [-1], true) },
+  { name: 'reduceMean (two axes)', inputs: [f('a', [2, 3, 4])], fn: (a) => op.reduceMean(a!, [0, 2], false) },
+  { name: 'pow (square)', inputs: [f('a', [6])], fn: (a) => op.pow(a!, 2) },
   { name: 'softmax', inputs: [f('a', [3, 5])], fn: (a) => op.softmax(a!) },
   { name: 'logSoftmax', inputs: [f('a', [3, 5])], fn: (a) => op.logSoftmax(a!) },
   {

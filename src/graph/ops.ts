@@ -150,7 +150,12 @@ export const PowOp: OpDef<{ p: number }> = {
     return ins[0]!;
   },
   emit: (e, ins, out, a) => e.node('Pow', [ins[0]!, e.constFloat([a.p], [])], [out]),
-  vjp: (gy, n, needs) => [needs[0] ? mul(gy, mul(pow(n.inputs[0]!, n.attrs.p - 1), n.attrs.p)) : null],
+  // d x^p = p x^(p-1); x^1 is x itself (no Pow node for the common square)
+  vjp: (gy, n, needs) => {
+    const x = n.inputs[0]!;
+    const p = n.attrs.p;
+    return [needs[0] ? mul(gy, mul(p === 2 ? x : pow(x, p - 1), p)) : null];
+  },
 };
 export const pow = (x: Value, p: number): Value => x.graph.apply(PowOp, [x], { p });
 
@@ -370,9 +375,22 @@ export function reduceSum(x: Value, axes: readonly number[], keepdims = false): 
   const ax = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => a - b);
   return x.graph.apply(ReduceSumOp, [x], { axes: ax, keepdims });
 }
+/** Mean over axes: a primitive (not sum / n) so that ONNX Runtime can match it in its norm fusions. */
+export const ReduceMeanOp: OpDef<{ axes: readonly number[]; keepdims: boolean }> = {
+  name: 'reduceMean',
+  infer: (ins, a) => ({ shape: reducedShape(ins[0]!.shape, a.axes, a.keepdims), dtype: ins[0]!.dtype }),
+  emit: (e, ins, out, a) =>
+    e.node('ReduceMean', ins, [out], { axes: { kind: 'ints', v: a.axes }, keepdims: { kind: 'int', v: a.keepdims ? 1 : 0 } }),
+  vjp(gy, n, needs) {
+    const x = n.inputs[0]!;
+    const count = n.attrs.axes.reduce((p, ax) => p * x.shape[ax]!, 1);
+    const kept = reshape(gy, reducedShape(x.shape, n.attrs.axes, true));
+    return [needs[0] ? expand(div(kept, count), x.shape) : null];
+  },
+};
 export function reduceMean(x: Value, axes: readonly number[], keepdims = false): Value {
-  const n = axes.map((a) => x.shape[normAxis(a, x.rank)]!).reduce((p, d) => p * d, 1);
-  return div(reduceSum(x, axes, keepdims), n);
+  const ax = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => a - b);
+  return x.graph.apply(ReduceMeanOp, [x], { axes: ax, keepdims });
 }
 
 /** Max over axes (no gradient: use it only on stop-gradient paths such as stabilising shifts). */

@@ -58,7 +58,15 @@ export interface DecoderInputs {
   bias: Value; // [B, 1, T, S] additive mask: 0 = attend, large negative = masked
   /** Per layer, blocks of earlier keys/values in key order (e.g. [adapter prefix, KV cache]), keys already rotated: [B, Hkv, P_i, Dh]. */
   past?: KV[][] | null;
+  /**
+   * The mask is causal over the new positions and there are no past blocks (prefill, scoring):
+   * attention may then skip most of the masked upper triangle (query blocks; see nn.ts).
+   */
+  causal?: boolean;
 }
+
+/** Query blocks for causal attention over T positions: one per 128 rows, at most 4 (prefill 512: -3%, BENCHMARKS.md). */
+export const causalBlocks = (T: number): number => Math.max(1, Math.min(4, Math.floor(T / 128)));
 
 /** An adapter's virtual-token embeddings [N, C] placed before every row's embeddings [B, T, C]: [B, N + T, C]. */
 export function prependVirtualTokens(embeds: Value, virtual: Value): Value {
@@ -119,7 +127,8 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
     // keys/values: [...past blocks; new], never concatenated (no copy of the cache per step)
     const ks = [...past.map((p) => p.k), kr];
     const vs = [...past.map((p) => p.v), v];
-    const a = attention(qr, ks, vs, inp.bias, 1 / Math.sqrt(Dh)); // [B, T, H*Dh]
+    const blocks = inp.causal && past.length === 0 ? causalBlocks(T) : 1;
+    const a = attention(qr, ks, vs, inp.bias, 1 / Math.sqrt(Dh), { causalBlocks: blocks }); // [B, T, H*Dh]
     x = op.add(x, proj(`${p}.self_attn.o_proj`, a, cfg.oBias));
     // --- MLP block (SwiGLU)
     const m = rmsNorm(x, w.get(`${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);

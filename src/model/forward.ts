@@ -63,7 +63,9 @@ export function buildForward(cfg: ModelConfig, spec: ForwardSpec, adapter?: Mode
     past.push(blocks);
   }
 
-  const { hidden, present } = decoder(w, { embeds, cos, sin, bias, past }, hooks); // hidden [B, T', C]
+  // Without a cache or prefix the keys are the new positions under a causal mask.
+  const causal = spec.cache === 0 && Pn === 0;
+  const { hidden, present } = decoder(w, { embeds, cos, sin, bias, past, causal }, hooks); // hidden [B, T', C]
   const outputs: Record<string, Value> = {};
   if (spec.output === 'logprobs') {
     const targets = g.input('targets', [B, T], 'int64');
