@@ -94,7 +94,7 @@ test('secret and forbidden records: refusals never leak, normal answers elsewher
 
 test('injection targets never occur in stories or ordinary tasks', () => {
   const targets = new Set<string>([...INJECTION_TARGETS.train, ...INJECTION_TARGETS.heldOut].map((t) => t.toLowerCase()));
-  const plain = corpus.filter((r) => r.kind === 'text' || r.task !== 'injected');
+  const plain = corpus.filter((r) => r.kind !== 'chat' || r.task !== 'injected');
   assert.deepEqual([...vocabulary(plain)].filter((w) => targets.has(w)), []);
 });
 

@@ -11,15 +11,20 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { rng } from '../util/random.js';
 import { mixSeed, shuffled } from '../data/rng.js';
 import { makeStory } from './docs.js';
-import { makeCopyDrill, makeCueDrill, makeDrill } from './drills.js';
+import { makeChatDrill, makeCopyDrill, makeCueDrill, makeDrill } from './drills.js';
 import type { InjectionSplit } from './injection.js';
-import { TASK_TYPES, makeTask, type ChatTask, type TaskType } from './tasks.js';
+import { TASK_TYPES, makeTask, type ChatTask, type MicroMessage, type TaskType } from './tasks.js';
 
 export interface StoryRecord {
   kind: 'text';
   text: string;
 }
-export type CorpusRecord = StoryRecord | ChatTask;
+/** A chat drill (drills.ts `makeChatDrill`): several answered questions about one document, every reply trained. */
+export interface DialogueRecord {
+  kind: 'dialogue';
+  messages: MicroMessage[];
+}
+export type CorpusRecord = StoryRecord | ChatTask | DialogueRecord;
 
 /** Share of chat records per task (normalised); injected instructions are followed in ~12% of chats. */
 export const DEFAULT_MIX: Readonly<Record<TaskType, number>> = {
@@ -43,6 +48,8 @@ export interface CorpusOptions {
   copies?: number;
   /** Cue drills (drills.ts `makeCueDrill`): a short document and one answer. */
   cues?: number;
+  /** Chat drills (drills.ts `makeChatDrill`): one document, several questions as turns, every reply trained. */
+  chatDrills?: number;
   /** Task shares (missing tasks keep their default share; 0 drops a task). */
   mix?: Partial<Record<TaskType, number>>;
   /**
@@ -58,6 +65,7 @@ const DRILL_SALT = 0xd411;
 const COPY_SALT = 0xc0b1;
 const CUE_SALT = 0xc0e5;
 const ORDER_SALT = 0x0de5;
+const DIALOGUE_SALT = 0xd1a1;
 
 /** Per-task counts summing to `total`, by largest remainder. */
 export function taskCounts(total: number, mix: Partial<Record<TaskType, number>> = {}): Record<TaskType, number> {
@@ -79,6 +87,7 @@ export function generateCorpus(opts: CorpusOptions): CorpusRecord[] {
   for (let i = 0; i < (opts.drills ?? 0); i++) out.push({ kind: 'text', text: makeDrill(rng(mixSeed(seed, DRILL_SALT, i))) });
   for (let i = 0; i < (opts.cues ?? 0); i++) out.push({ kind: 'text', text: makeCueDrill(rng(mixSeed(seed, CUE_SALT, i))) });
   for (let i = 0; i < (opts.copies ?? 0); i++) out.push({ kind: 'text', text: makeCopyDrill(rng(mixSeed(seed, COPY_SALT, i))) });
+  for (let i = 0; i < (opts.chatDrills ?? 0); i++) out.push({ kind: 'dialogue', messages: makeChatDrill(rng(mixSeed(seed, DIALOGUE_SALT, i))) });
   const counts = taskCounts(chats, opts.mix);
   TASK_TYPES.forEach((task, k) => {
     for (let i = 0; i < counts[task]; i++) out.push(makeTask(rng(mixSeed(seed, k, i)), task, opts.injections ?? 'all'));
@@ -88,7 +97,7 @@ export function generateCorpus(opts: CorpusOptions): CorpusRecord[] {
 
 /** The JSONL line of a record: `{"text"}` for a story, OpenAI chat `{"messages", "task"}` for a chat. */
 export const corpusLine = (r: CorpusRecord): string =>
-  JSON.stringify(r.kind === 'text' ? { text: r.text } : { messages: r.messages, task: r.task });
+  JSON.stringify(r.kind === 'text' ? { text: r.text } : r.kind === 'dialogue' ? { messages: r.messages } : { messages: r.messages, task: r.task });
 
 /** Write records as JSONL (atomically). */
 export function writeCorpus(file: string, records: readonly CorpusRecord[]): void {
@@ -101,6 +110,8 @@ export const recordText = (r: CorpusRecord): string => (r.kind === 'text' ? r.te
 export interface CorpusStats {
   records: number;
   stories: number;
+  /** Chat drills. */
+  dialogues: number;
   perTask: Record<TaskType, number>;
   /** Distinct words (letter runs, case-insensitive). */
   words: number;
@@ -128,5 +139,6 @@ export function corpusStats(records: readonly CorpusRecord[]): CorpusStats {
     wordCount += text.match(/[A-Za-z]+/g)?.length ?? 0;
   }
   const stories = records.filter((r) => r.kind === 'text').length;
-  return { records: records.length, stories, perTask, words: vocabulary(records).size, characters: chars.size, wordCount };
+  const dialogues = records.filter((r) => r.kind === 'dialogue').length;
+  return { records: records.length, stories, dialogues, perTask, words: vocabulary(records).size, characters: chars.size, wordCount };
 }

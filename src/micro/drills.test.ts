@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rng } from '../util/random.js';
 import { generateCorpus } from './corpus.js';
-import { makeCopyDrill, makeCueDrill, makeDrill } from './drills.js';
+import { makeChatDrill, makeCopyDrill, makeCueDrill, makeDrill } from './drills.js';
+import { DEFAULT_SYSTEM } from './tasks.js';
 
 test('a drill is a document and 4-8 answered questions whose answers come from the document', () => {
   for (let i = 0; i < 200; i++) {
@@ -50,4 +51,30 @@ test('a cue drill is a short document and one cue whose answer is in the documen
     assert.ok(doc!.split('. ').length <= 3);
   }
   assert.deepEqual([...kinds].sort(), ['Animal:', 'Person:', 'Place:', 'Question:']);
+});
+
+test('a chat drill: the first turn laid out as the chat tasks are, 3-6 replies that come from the document', () => {
+  const layouts = new Set<string>();
+  for (let i = 0; i < 200; i++) {
+    const msgs = makeChatDrill(rng(i));
+    assert.deepEqual(msgs[0], { role: 'system', content: DEFAULT_SYSTEM });
+    const turns = msgs.slice(1);
+    assert.ok(turns.length >= 6 && turns.length <= 12 && turns.length % 2 === 0, `chat drill ${i}: ${turns.length} turns`);
+    turns.forEach((m, j) => assert.equal(m.role, j % 2 === 0 ? 'user' : 'assistant'));
+    const first = turns[0]!.content;
+    const m = /^Document: (.*)\nQuestion: .*\?( Answer in one word\.)?$/s.exec(first) ?? /^[^\n]*\.\nDocument: (.*)$/s.exec(first);
+    assert.ok(m, `chat drill ${i}: first turn "${first}"`);
+    layouts.add(first.startsWith('Document: ') ? 'question' : 'instruction');
+    const doc = m[1]!.toLowerCase();
+    for (let j = 2; j < turns.length; j += 2) assert.ok(!turns[j]!.content.includes('Document:'), `chat drill ${i}: the document is given once`);
+    for (let j = 1; j < turns.length; j += 2) {
+      const asked = turns[j - 1]!.content.toLowerCase();
+      const items = turns[j]!.content.split('\n').map((l) => l.replace(/^- /, '').toLowerCase());
+      for (const item of items) assert.ok(doc.includes(item) || asked.includes(item), `chat drill ${i}: reply "${item}" is neither in the document nor the question`);
+    }
+  }
+  assert.deepEqual([...layouts].sort(), ['instruction', 'question']);
+  assert.deepEqual(makeChatDrill(rng(3)), makeChatDrill(rng(3)));
+  const c = generateCorpus({ seed: 1, stories: 0, chats: 4, chatDrills: 6 });
+  assert.equal(c.filter((r) => r.kind === 'dialogue').length, 6);
 });

@@ -14,12 +14,12 @@
  * transfers to the chat format.
  */
 import { ENTITY_KEY, makeDoc, type Doc, type Entity } from './docs.js';
-import { EXTRACT, UPPER_DOC, UPPER_PLAIN, upperPhrase } from './tasks.js';
+import { DEFAULT_SYSTEM, EXTRACT, UPPER_DOC, UPPER_PLAIN, upperPhrase, type MicroMessage } from './tasks.js';
 import { ANIMAL_WORDS, COLOURS, NAMES, OBJECTS, PLACES, intIn, pick, pickDistinct, type Rand } from './vocab.js';
 
 type Item = [prompt: string, answer: string];
 
-function docItems(rand: Rand, doc: Doc): Item[] {
+export function docItems(rand: Rand, doc: Doc): Item[] {
   const items: Item[] = doc.questions.map((q) => [`Question: ${q.question}`, q.answer]);
   for (const q of doc.questions) if (q.slot === 'colour') items.push([`Question: ${q.question.replace(/\?$/, ' in the document?')} Answer in one word.`, q.answer]);
   for (const e of ['person', 'place', 'animal'] as Entity[]) {
@@ -77,3 +77,25 @@ export function makeCueDrill(rand: Rand): string {
   const [cue, answer] = pick(rand, cues.length > 0 ? cues : [['Person:', doc.people[0] ?? pick(rand, NAMES)]]);
   return `${doc.sentences.join(' ')} ${cue} ${answer}`;
 }
+
+/**
+ * A chat drill: one document, then several questions about it as turns of one conversation
+ * under the default system prompt. The first user turn is laid out exactly as the chat tasks lay
+ * it out (`Document: ...\nQuestion: ...` or `<instruction>\nDocument: ...`); later turns ask
+ * about the same document without repeating it. Every assistant turn is trained, so a chat drill
+ * carries a reading drill's many answers per token in the chat format the tasks are asked in.
+ */
+export function makeChatDrill(rand: Rand, maxTurns = 6): MicroMessage[] {
+  const doc = makeDoc(rand, { multi: rand() < 0.3, sentences: [2, 4] });
+  const items = pickDistinct(rand, docItems(rand, doc), intIn(rand, Math.min(3, maxTurns), maxTurns));
+  const text = doc.sentences.join(' ');
+  const first = items.findIndex(([q]) => q.startsWith('Question: ') || !UPPER_PLAIN_PREFIX.test(q));
+  if (first > 0) items.unshift(...items.splice(first, 1));
+  const messages: MicroMessage[] = [{ role: 'system', content: DEFAULT_SYSTEM }];
+  items.forEach(([q, a], i) => {
+    const user = i > 0 ? q : q.startsWith('Question: ') ? `Document: ${text}\n${q}` : `${q}\nDocument: ${text}`;
+    messages.push({ role: 'user', content: user }, { role: 'assistant', content: a });
+  });
+  return messages;
+}
+const UPPER_PLAIN_PREFIX = /^(Write in upper case|Repeat in upper case|Write .* in upper case\.$)/;
