@@ -81,3 +81,19 @@ test('causal attention in query blocks equals full attention under a causal mask
   }
   assert.throws(() => attention(q, [k, k], [v, v], op.concat([bias, bias], 3), 1, { causalBlocks: 2 }), /causal blocks need one key block/);
 });
+
+test('causal attention in query blocks: finite-difference gradients of q, k, v', async () => {
+  const Tc = 6;
+  const mask = new Float32Array(B * Tc * Tc);
+  for (let b = 0; b < B; b++) for (let t = 0; t < Tc; t++) for (let s = 0; s < Tc; s++) mask[(b * Tc + t) * Tc + s] = s > t ? -1e9 : 0;
+  const res = await checkGrads(
+    backend,
+    [
+      { name: 'q', shape: [B, H, Tc, Dh] }, { name: 'k', shape: [B, Hkv, Tc, Dh] }, { name: 'v', shape: [B, Hkv, Tc, Dh] },
+      { name: 'bias', shape: [B, 1, Tc, Tc], data: mask, wrt: false },
+    ],
+    (q, k, v, bias) => attention(q!, k!, v!, bias!, 0.5, { causalBlocks: 3 }),
+    { seed: 9, directions: 3 },
+  );
+  for (const r of res) assert.ok(r.relErr < TOL, `analytic ${r.analytic} vs numeric ${r.numeric} (rel ${r.relErr})`);
+});

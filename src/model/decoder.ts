@@ -65,7 +65,7 @@ export interface DecoderInputs {
   causal?: boolean;
 }
 
-/** Query blocks for causal attention over T positions: one per 128 rows, at most 4 (prefill 512: -3%, BENCHMARKS.md). */
+/** Query blocks for causal attention over T positions: one per 128 rows, at most 4 (prefill 512: -3%, BENCHMARKS.md proposal 4). */
 export const causalBlocks = (T: number): number => Math.max(1, Math.min(4, Math.floor(T / 128)));
 
 /** An adapter's virtual-token embeddings [N, C] placed before every row's embeddings [B, T, C]: [B, N + T, C]. */

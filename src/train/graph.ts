@@ -49,7 +49,9 @@ export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number,
   const sin = g.input('sin', [B, Tp, Dh]);
   const bias = g.input('bias', [B, 1, Tp, Pn + Tp]);
   const past = hooks.prefix?.map((kv) => [batchPrefix(kv, B)]); // per layer [B, Hkv, Pn, Dh]
-  const { hidden } = decoder(w, { embeds, cos, sin, bias, past }, hooks); // [B, T', C]
+  // Without a prefix the keys are the sequence's own positions under a causal mask: attention may
+  // skip most of the masked triangle (query blocks from 256 positions).
+  const { hidden } = decoder(w, { embeds, cos, sin, bias, past, causal: !past }, hooks); // [B, T', C]
   const real = op.reshape(op.slice(hidden, 1, N, Tp), [B * T, C]); // [B*T, C]
   const adapterInputs = new Map(g.inputs.filter((v) => adapter.params.some((p) => p.name === v.name)).map((v) => [v.name!, v]));
   return { graph: g, weights: w, hidden: real, adapterInputs };
