@@ -85,13 +85,13 @@ const STAGES: Stage[] = [
   },
   {
     name: 'stage1',
-    data: { seed: 1, stories: q(4000, 100), drills: q(30000, 200), chatDrills: q(40000, 100), chats: q(60000, 300), copies: q(8000, 50) },
+    data: { seed: 1, stories: q(8000, 100), drills: q(60000, 200), chats: q(80000, 300), copies: q(12000, 50) },
     heldOut: { seed: 2, stories: q(100, 10), drills: q(200, 10), chats: q(400, 20) },
     opts: { maxSteps: String(q(Number(values['stage1-steps']), 10)), batchSize: '32', lr: '0.003', warmup: '0.02', saveEvery: '250', evalEvery: quick ? '0' : '1000' },
   },
   {
     name: 'stage2',
-    data: { seed: 3, stories: 0, drills: q(8000, 100), chatDrills: q(15000, 100), chats: q(35000, 300) },
+    data: { seed: 3, stories: 0, drills: q(15000, 100), chats: q(45000, 300) },
     heldOut: { seed: 4, stories: 0, drills: q(100, 10), chats: q(400, 20) },
     opts: { maxSteps: String(q(Number(values['stage2-steps']), 10)), batchSize: '32', lr: '0.0015', warmup: '0.02', saveEvery: '250', evalEvery: quick ? '0' : '750' },
   },
@@ -102,7 +102,7 @@ const corpusPath = (s: Stage, held: boolean): string => join(work, `${s.name}${h
 const tokDir = join(work, 'tokenizer');
 if (!existsSync(join(tokDir, 'tokenizer.json')) || quick) {
   // Fitted on stage 1 without its copy drills (word counts only: the order does not matter).
-  const fitText = generateCorpus({ ...STAGES[2]!.data, copies: 0, chatDrills: 0 }).map((r) => spaceAfterNewline(recordText(r)));
+  const fitText = generateCorpus({ ...STAGES[2]!.data, copies: 0 }).map((r) => spaceAfterNewline(recordText(r)));
   const fit = fitByteLevelBpe(fitText, { vocabSize: q(1024, 400) });
   writeByteLevelTokenizer(tokDir, fittedTokenizerFiles(fit, { modelMaxLength: 512, spaceAfterNewline: true }));
   log(`tokenizer: ${fit.vocab.size} tokens -> ${tokDir}`);
