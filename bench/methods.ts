@@ -13,12 +13,10 @@
  * rate of one favourable shape.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { packRows } from '../src/data/batches.js';
-import { initModel } from '../src/model/init.js';
 import { loadModel } from '../src/model/load.js';
 import { baseModelOf } from '../src/peft/base.js';
 import { createAdapter } from '../src/peft/registry.js';
@@ -30,6 +28,7 @@ import { AdamW } from '../src/train/optimizer.js';
 import { trainables } from '../src/train/loop.js';
 import { gradsOf, graphFeeds } from '../src/train/run.js';
 import { MatMulBaseline } from './baseline.js';
+import { benchModelDir } from './model.js';
 import { type Gemm, gemmFlops, headGemm, layerGemms, transposed, attentionFlops } from './flops.js';
 
 const METHODS: Record<string, MethodConfig> = {
@@ -44,12 +43,6 @@ const { values } = parseArgs({ options: { model: { type: 'string' }, steps: { ty
 const B = 4;
 const T = 128;
 
-function modelDir(): string {
-  if (values.model) return values.model;
-  const dir = join(tmpdir(), 'plum-bench', 'smollm2-135m-seed0');
-  if (!existsSync(join(dir, 'config.json'))) initModel({ preset: 'smollm2-135m', seed: 0, out: dir });
-  return dir;
-}
 
 /**
  * The useful GEMMs of one step (see the header): their FLOPs are the step's useful FLOPs (with
@@ -81,7 +74,7 @@ function usefulWork(a: PeftAdapter, cfg: ReturnType<typeof loadModel>['cfg'], to
 }
 
 async function runOne(name: string): Promise<void> {
-  const m = loadModel(modelDir());
+  const m = loadModel(benchModelDir(values.model));
   const adapter = await createAdapter(METHODS[name]!, baseModelOf(m), 0);
   const rows = Array.from({ length: B }, (_, b) => {
     const ids = Array.from({ length: T }, (_, t) => 1 + ((t * 31 + b * 7) % (m.cfg.vocabSize - 1)));

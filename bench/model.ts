@@ -3,19 +3,35 @@
  * training step. Each returns a Row; the plain-ORT baseline is measured interleaved with the
  * model runs (one baseline pass after each model run) so both see the same machine load.
  */
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { grad } from '../src/graph/autodiff.js';
 import { Graph } from '../src/graph/ir.js';
 import { crossEntropy } from '../src/graph/nn.js';
 import * as op from '../src/graph/ops.js';
 import type { ModelConfig } from '../src/model/config.js';
 import { WeightInputs, decoder, lmHead } from '../src/model/decoder.js';
+import { initModel } from '../src/model/init.js';
 import type { CausalLM } from '../src/model/lm.js';
 import { attentionBias } from '../src/model/masks.js';
 import { ropeTables } from '../src/model/rope.js';
 import type { HostArray } from '../src/runtime/backend.js';
 import { type CopyBandwidth, type MatMulBaseline, type ReadBandwidth } from './baseline.js';
 import { type Work, decodeWeightBytes, decodeWork, gemmFlops, kvCacheBytes, prefillWork, trainWork } from './flops.js';
+
 import { QuietSampler, type TimedBackend, median, seconds, settle } from './timing.js';
+
+/** The benchmark model: `model` if given, else a seeded random SmolLM2-135M written once under the OS temp folder. */
+export function benchModelDir(model?: string): string {
+  if (model) return model;
+  const dir = join(tmpdir(), 'plum-bench', 'smollm2-135m-seed0');
+  if (!existsSync(join(dir, 'config.json'))) {
+    process.stderr.write(`writing a random smollm2-135m to ${dir} (once)\n`);
+    initModel({ preset: 'smollm2-135m', seed: 0, out: dir });
+  }
+  return dir;
+}
 
 export interface Row {
   name: string;

@@ -8,16 +8,15 @@
  * Without --model, a random model is written once by `plum init` under the OS temp folder.
  */
 import { execSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { initModel } from '../src/model/init.js';
 import { loadModel } from '../src/model/load.js';
 import { OrtBackend } from '../src/runtime/ort.js';
 import { CopyBandwidth, MatMulBaseline, ReadBandwidth } from './baseline.js';
-import { type Baselines, type Row, benchDecode, benchPrefill, benchTrain } from './model.js';
+import { type Baselines, type Row, benchDecode, benchModelDir, benchPrefill, benchTrain } from './model.js';
 import { QuietSampler, TimedBackend, median, seconds } from './timing.js';
 
 const ALL = ['matmul', 'memory', 'prefill', 'decode', 'train'] as const;
@@ -51,16 +50,6 @@ function machine() {
   return { cpu, cores: availableParallelism(), threads, node: process.version, ort: ort.env.versions.node ?? 'unknown' };
 }
 
-/** The model folder: --model, or a seeded random SmolLM2-135M written once under tmp. */
-function modelDir(): string {
-  if (values.model) return values.model;
-  const dir = join(tmpdir(), 'plum-bench', 'smollm2-135m-seed0');
-  if (!existsSync(join(dir, 'config.json'))) {
-    console.log(`writing a random smollm2-135m to ${dir} (once)`);
-    initModel({ preset: 'smollm2-135m', seed: 0, out: dir });
-  }
-  return dir;
-}
 
 /** Reference rows: plain MatMul at the doc's shapes, and memory bandwidth. */
 async function referenceRows(ctx: Baselines): Promise<Row[]> {
@@ -135,7 +124,7 @@ async function main(): Promise<void> {
   let loadS = 0;
   const t0 = performance.now();
   if (['prefill', 'decode', 'train'].some((n) => selected.has(n as BenchName))) {
-    dir = modelDir();
+    dir = benchModelDir(values.model);
     let model!: ReturnType<typeof loadModel>;
     loadS = await seconds(() => (model = loadModel(dir, backend)));
     const ctx = { ...base, cfg: model.cfg, weights: model.lm.weights, lm: model.lm };

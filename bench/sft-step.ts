@@ -4,10 +4,6 @@
  * warm-up (`node --import tsx bench/sft-step.ts B T [soft-prompt|lora]`). Used for the
  * sequence-length A/Bs in BENCHMARKS.md (finding 10); run it on the code before and after.
  */
-import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { initModel } from '../src/model/init.js';
 import { packRows } from '../src/data/batches.js';
 import { loadModel } from '../src/model/load.js';
 import { baseModelOf } from '../src/peft/base.js';
@@ -16,12 +12,12 @@ import { prepareBatch } from '../src/train/feeds.js';
 import { buildSftStep } from '../src/train/graph.js';
 import { graphFeeds } from '../src/train/run.js';
 import { GraphCache } from '../src/runtime/backend.js';
-const dir = join(tmpdir(), 'plum-bench', 'smollm2-135m-seed0');
-if (!existsSync(join(dir, 'config.json'))) initModel({ preset: 'smollm2-135m', seed: 0, out: dir });
-const m = loadModel(dir);
+import type { MethodConfig } from '../src/peft/types.js';
+import { benchModelDir } from './model.js';
+const m = loadModel(benchModelDir());
 const [B, T] = [Number(process.argv[2] ?? 2), Number(process.argv[3] ?? 500)];
 const kind = process.argv[4] ?? 'soft-prompt';
-const cfg: any = kind === 'lora' ? { kind: 'lora', r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'], rslora: false } : { kind: 'soft-prompt', virtualTokens: 20, init: 'vocab' };
+const cfg: MethodConfig = kind === 'lora' ? { kind: 'lora', r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'], rslora: false } : { kind: 'soft-prompt', virtualTokens: 20, init: 'vocab' };
 const adapter = await createAdapter(cfg, baseModelOf(m), 0);
 const rows = Array.from({ length: B }, (_, b) => { const ids = Array.from({ length: T }, (_, t) => 1 + ((t * 31 + b * 7) % (m.cfg.vocabSize - 1))); return { ids, labels: ids.map((x, t) => (t > T - 64 ? x : -100)) }; });
 const prep = prepareBatch(m.cfg, adapter, packRows(rows, 0));
