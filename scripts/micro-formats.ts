@@ -16,6 +16,7 @@ import { generate } from '../src/model/generate.js';
 import { makeDoc } from '../src/micro/docs.js';
 import { rng } from '../src/util/random.js';
 import { pick } from '../src/micro/vocab.js';
+import { DEFAULT_SYSTEM } from '../src/micro/tasks.js';
 const [base, run] = process.argv.slice(2);
 const m = loadModel(base!);
 if (run) {
@@ -25,11 +26,17 @@ if (run) {
 const r = rng(4242);
 const items = Array.from({ length: 40 }, () => { const d = makeDoc(r, { accept: (x) => x.questions.length > 0 }); const q = pick(r, d.questions); return { doc: d.sentences.join(' '), q }; });
 const text = items.map((it) => [...m.tokenizer.encode(`Document: ${it.doc}\nQuestion: ${it.q.question}\nAnswer:`)] as number[]);
-const chat = items.map((it) => encodeChat(m.tokenizer, [{ role: 'system', content: 'You are a helpful assistant.' }, { role: 'user', content: `Document: ${it.doc}\nQuestion: ${it.q.question}` }]));
+const chat = items.map((it) => encodeChat(m.tokenizer, [{ role: 'system', content: DEFAULT_SYSTEM }, { role: 'user', content: `Document: ${it.doc}\nQuestion: ${it.q.question}` }]));
+/** The answer's first word, as the judge compares it (case and a trailing full stop ignored). */
+const firstWord = (ids: number[]): string => m.tokenizer.decode(ids, { skipSpecialTokens: true }).trim().split(/\s/)[0]!.replace(/[.]$/, '').toLowerCase();
 for (const [name, prompts] of [['drill', text], ['chat', chat]] as const) {
   const gens = await generate(m.lm, prompts, { temperature: 0, topK: 0, topP: 1, seed: 0, maxTokens: 4, eosIds: m.eosIds });
-  const ok = gens.filter((g, i) => m.tokenizer.decode(g.tokens, { skipSpecialTokens: true }).trim().split(/\s|\n/)[0]!.replace(/[.]$/, '').toLowerCase() === items[i]!.q.answer.toLowerCase()).length;
+  const right = gens.map((g, i) => firstWord(g.tokens) === items[i]!.q.answer.toLowerCase());
   const bySlot: Record<string, [number, number]> = {};
-  gens.forEach((g, i) => { const s = items[i]!.q.slot; bySlot[s] ??= [0, 0]; bySlot[s][1]++; if (m.tokenizer.decode(g.tokens, { skipSpecialTokens: true }).trim().split(/\s|\n/)[0]!.replace(/[.]$/, '').toLowerCase() === items[i]!.q.answer.toLowerCase()) bySlot[s][0]++; });
-  console.log(name, `${ok}/${items.length}`, JSON.stringify(bySlot));
+  right.forEach((ok, i) => {
+    const s = (bySlot[items[i]!.q.slot] ??= [0, 0]);
+    s[0] += ok ? 1 : 0;
+    s[1]++;
+  });
+  console.log(name, `${right.filter(Boolean).length}/${items.length}`, JSON.stringify(bySlot));
 }
