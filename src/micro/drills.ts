@@ -17,9 +17,10 @@ import { ENTITY_KEY, makeDoc, type Doc, type Entity } from './docs.js';
 import { DEFAULT_SYSTEM, EXTRACT, UPPER_DOC, UPPER_PLAIN, upperPhrase, type MicroMessage } from './tasks.js';
 import { ANIMAL_WORDS, COLOURS, NAMES, OBJECTS, PLACES, intIn, pick, pickDistinct, type Rand } from './vocab.js';
 
-type Item = [prompt: string, answer: string];
+/** A question or instruction and its answer; `plain` when it does not need the document. */
+type Item = [prompt: string, answer: string, plain?: true];
 
-export function docItems(rand: Rand, doc: Doc): Item[] {
+function docItems(rand: Rand, doc: Doc): Item[] {
   const items: Item[] = doc.questions.map((q) => [`Question: ${q.question}`, q.answer]);
   for (const q of doc.questions) if (q.slot === 'colour') items.push([`Question: ${q.question.replace(/\?$/, ' in the document?')} Answer in one word.`, q.answer]);
   for (const e of ['person', 'place', 'animal'] as Entity[]) {
@@ -33,7 +34,7 @@ export function docItems(rand: Rand, doc: Doc): Item[] {
   }
   if (rand() < 0.5) {
     const phrase = upperPhrase(rand);
-    items.push([pick(rand, UPPER_PLAIN)(phrase), phrase.toUpperCase()]);
+    items.push([pick(rand, UPPER_PLAIN)(phrase), phrase.toUpperCase(), true]);
   }
   return items;
 }
@@ -89,7 +90,7 @@ export function makeChatDrill(rand: Rand, maxTurns = 6): MicroMessage[] {
   const doc = makeDoc(rand, { multi: rand() < 0.3, sentences: [2, 4] });
   const items = pickDistinct(rand, docItems(rand, doc), intIn(rand, Math.min(3, maxTurns), maxTurns));
   const text = doc.sentences.join(' ');
-  const first = items.findIndex(([q]) => q.startsWith('Question: ') || !UPPER_PLAIN_PREFIX.test(q));
+  const first = items.findIndex(([, , plain]) => !plain); // the first turn shows the document
   if (first > 0) items.unshift(...items.splice(first, 1));
   const messages: MicroMessage[] = [{ role: 'system', content: DEFAULT_SYSTEM }];
   items.forEach(([q, a], i) => {
@@ -98,4 +99,3 @@ export function makeChatDrill(rand: Rand, maxTurns = 6): MicroMessage[] {
   });
   return messages;
 }
-const UPPER_PLAIN_PREFIX = /^(Write in upper case|Repeat in upper case|Write .* in upper case\.$)/;
