@@ -136,18 +136,17 @@ export async function trainLoop<B>(params: Trainable[], objective: Objective<B>,
       weight += r.weight;
       tokens += r.tokens;
       for (const [k, v] of Object.entries(r.sums ?? {})) sums[k] = (sums[k] ?? 0) + v;
-      for (const [name, g] of r.grads) {
-        if (o.gradAccum === 1) grads.set(name, g);
-        else if (micro === 0) grads.get(name)?.set(g);
-        else {
-          const acc = grads.get(name);
-          if (acc) for (let i = 0; i < g.length; i++) acc[i]! += g[i]!;
+      if (o.gradAccum === 1) for (const [name, g] of r.grads) grads.set(name, g);
+      else
+        for (const p of params) {
+          const acc = grads.get(p.name)!;
+          const g = r.grads.get(p.name);
+          if (micro === 0) g ? acc.set(g) : acc.fill(0);
+          else if (g) for (let i = 0; i < g.length; i++) acc[i]! += g[i]!;
         }
-      }
-      if (micro === 0 && o.gradAccum > 1) for (const p of params) if (!r.grads.has(p.name)) grads.get(p.name)!.fill(0);
     }
     if (micro === 0) break;
-    for (const p of params) if (!grads.has(p.name)) grads.set(p.name, new Float32Array(p.data.length));
+    for (const p of params) if (!grads.has(p.name)) grads.set(p.name, new Float32Array(p.data.length)); // a tensor this step did not reach
     const denom = Math.max(weight, 1);
     // Mean over the weight, then clipped: applied as one factor inside the update.
     const norm = gradNorm(grads, 1 / denom);
