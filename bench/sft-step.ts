@@ -27,3 +27,4 @@ const ts: number[] = [];
 for (let i = 0; i < 6; i++) { const t = performance.now(); await run.run(feeds); ts.push(performance.now() - t); }
 ts.shift(); ts.sort((a, b) => a - b);
 console.log(`B=${B} T=${prep.shape.T} ${kind}: ${ts[2]!.toFixed(0)} ms`);
+await run.release?.(); // writes the ORT profile when PLUM_ORT_PROFILE is set
