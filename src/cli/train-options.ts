@@ -54,6 +54,8 @@ export const TrainOptionsSchema = z
     eos: z.string().min(1).optional(),
     exactMatch: coerceInt.pipe(z.number().int().min(0)).default(64),
     lengthBuckets: coerceBool.default(true),
+    pack: coerceBool.default(false),
+    packLength: coerceInt.pipe(z.number().int().min(2)).optional(),
     // optimisation
     epochs: coerceInt.pipe(z.number().int().min(1)).default(3),
     maxSteps: coerceInt.pipe(z.number().int().min(1)).optional(),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PlumError } from '../util/errors.js';
-import { bucketLength, makeBatches, type Batch } from './batches.js';
+import { bucketLength, makeBatches, packLength, type Batch } from './batches.js';
 import { IGNORE_INDEX } from './tokenize.js';
 
 /** Example i has length lens[i]; ids are 1000*i + t so rows can be traced; loss on the second half. */
@@ -72,4 +72,42 @@ test('lengthBuckets groups similar lengths: far less padding than random batches
 test('bad options and empty input fail with one line', () => {
   assert.throws(() => makeBatches(examples([3]), { batchSize: 0, seed: 0, epoch: 0, padId: 0 }), (e: unknown) => e instanceof PlumError && e.message === 'batching: batchSize must be greater than 0 (got 0)');
   assert.throws(() => makeBatches([], { batchSize: 2, seed: 0, epoch: 0, padId: 0 }), (e: unknown) => e instanceof PlumError && /no examples/.test(e.message));
+});
+
+test('pack: every example once per epoch, whole and in its row, rows of batchSize x T, little padding, same seed same batches', () => {
+  const ex = examples(lens);
+  const T = packLength(ex);
+  assert.equal(T, 512);
+  const opts = { batchSize: 4, seed: 3, epoch: 1, pack: T, padId: 0 };
+  const batches = makeBatches(ex, opts);
+  assert.ok(batches.filter((b) => b.B !== 4).length <= 1, 'batchSize rows per batch, one partial batch at most');
+  const seen: number[] = [];
+  for (const b of batches) {
+    assert.equal(b.T, T);
+    b.segments!.forEach((segs, r) => {
+      assert.equal(segs.reduce((a, x) => a + x, 0), b.lengths[r]);
+      assert.ok(b.lengths[r]! <= T);
+      let at = r * T;
+      for (const n of segs) {
+        const i = Math.floor(Number(b.ids[at]! - 1n) / 1000);
+        assert.deepEqual([...b.ids.subarray(at, at + n)].map(Number), ex[i]!.ids);
+        assert.deepEqual([...b.labels.subarray(at, at + n)].map(Number), ex[i]!.labels);
+        seen.push(i);
+        at += n;
+      }
+    });
+  }
+  assert.deepEqual(seen.slice().sort((a, b) => a - b), ex.map((_, i) => i));
+  const total = lens.reduce((a, x) => a + x, 0);
+  const rows = batches.reduce((n, b) => n + b.B, 0);
+  assert.equal(rows, Math.ceil(total / T), `best-fit leaves no row that could have been saved (${rows} rows)`);
+  assert.ok(padding(batches) < padding(makeBatches(ex, { batchSize: 4, seed: 3, epoch: 1, lengthBuckets: true, padId: 0 })) / 2);
+  assert.deepEqual(makeBatches(ex, opts).map((b) => [...b.ids]), batches.map((b) => [...b.ids]));
+  assert.notDeepEqual(makeBatches(ex, { ...opts, epoch: 2 }).map((b) => [...b.ids]), batches.map((b) => [...b.ids]));
+});
+
+test('pack: an example longer than the row is an error naming both lengths', () => {
+  assert.throws(() => makeBatches(examples([10, 40]), { batchSize: 2, seed: 0, epoch: 0, pack: 32, padId: 0 }), (e: Error) => e instanceof PlumError && /an example has 40 tokens, more than the packed row length 32/.test(e.message));
+  assert.throws(() => packLength(examples([10, 40]), 32), /--pack-length 32 is shorter than the longest example \(40 tokens\)/);
+  assert.equal(packLength(examples([10, 40]), 48), 48);
 });

@@ -22,6 +22,11 @@ export interface Batch {
   labels: BigInt64Array;
   /** [B] real length of each row. */
   lengths: number[];
+  /**
+   * Packed batches only: for each row, the lengths of the examples it holds, in order (they sum
+   * to lengths[b]). Attention stays within each example and positions restart at each one.
+   */
+  segments?: number[][];
   B: number;
   T: number;
   /** Number of labels that are not -100. */
@@ -34,6 +39,12 @@ export interface BatchOptions {
   epoch: number;
   /** Group examples of similar length into a batch so that little is padding. */
   lengthBuckets?: boolean;
+  /**
+   * Pack several examples into each row (HF TRL's `packing`): every batch is `batchSize` rows
+   * of `pack` tokens (at least the longest example; see packLength), so that batchSize counts
+   * rows, not examples. lengthBuckets does not apply.
+   */
+  pack?: number;
   padId: number;
 }
 const batchOptionsSchema = z.object({
@@ -41,6 +52,7 @@ const batchOptionsSchema = z.object({
   seed: z.number().int(),
   epoch: z.number().int().nonnegative(),
   lengthBuckets: z.boolean().default(false),
+  pack: z.number().int().positive().optional(),
   padId: z.number().int().nonnegative(),
 });
 
@@ -73,6 +85,60 @@ export function packRows(rows: readonly Row[], padId: number): Batch {
   return { ids, labels, lengths: rows.map((r) => r.ids.length), B, T, lossTokens };
 }
 
+/**
+ * Rows of T tokens, each holding whole examples end to end (right-padded), with `segments`
+ * giving the examples' lengths per row.
+ */
+export function packSegments(rows: readonly (readonly Row[])[], T: number, padId: number): Batch {
+  const flat = rows.map((examples) => ({ ids: examples.flatMap((e) => [...e.ids]), labels: examples.flatMap((e) => [...e.labels]) }));
+  for (const r of flat) if (r.ids.length > T) throw new Error(`packSegments: a row of ${r.ids.length} tokens does not fit ${T}`);
+  const B = rows.length;
+  const ids = new BigInt64Array(B * T).fill(BigInt(padId));
+  const labels = new BigInt64Array(B * T).fill(BigInt(IGNORE_INDEX));
+  let lossTokens = 0;
+  flat.forEach((r, b) => {
+    for (let t = 0; t < r.ids.length; t++) {
+      ids[b * T + t] = BigInt(r.ids[t]!);
+      labels[b * T + t] = BigInt(r.labels[t]!);
+      if (r.labels[t] !== IGNORE_INDEX) lossTokens++;
+    }
+  });
+  return { ids, labels, lengths: flat.map((r) => r.ids.length), B, T, lossTokens, segments: rows.map((examples) => examples.map((e) => e.ids.length)) };
+}
+
+/** The row length for packing: `requested` if given (it must hold the longest example), else the power-of-two bucket of the longest example. */
+export function packLength(examples: readonly Row[], requested?: number): number {
+  const longest = Math.max(...examples.map((e) => e.ids.length));
+  if (requested === undefined) return bucketLength(longest);
+  if (requested < longest) fail(`--pack-length ${requested} is shorter than the longest example (${longest} tokens); raise it or lower --max-length`);
+  return requested;
+}
+
+/**
+ * Best-fit decreasing: examples, longest first, each into the row whose free room fits it most
+ * tightly (a new row when none has room). O(examples x T). Ties keep the given order, so the
+ * result depends only on it.
+ */
+function bestFitDecreasing<E extends Row>(examples: readonly E[], T: number): E[][] {
+  const rows: E[][] = [];
+  // byFree[f]: rows with exactly f free slots (a stack: the latest row first).
+  const byFree: number[][] = Array.from({ length: T + 1 }, () => []);
+  for (const e of examples.slice().sort((x, y) => y.ids.length - x.ids.length)) {
+    const n = e.ids.length;
+    let f = n;
+    while (f <= T && byFree[f]!.length === 0) f++;
+    let row: number;
+    if (f > T) {
+      row = rows.length;
+      rows.push([]);
+      f = T;
+    } else row = byFree[f]!.pop()!;
+    rows[row]!.push(e);
+    byFree[f - n]!.push(row);
+  }
+  return rows;
+}
+
 const chunk = <T>(xs: T[], n: number): T[][] => Array.from({ length: Math.ceil(xs.length / n) }, (_, i) => xs.slice(i * n, (i + 1) * n));
 
 /**
@@ -85,12 +151,20 @@ const chunk = <T>(xs: T[], n: number): T[][] => Array.from({ length: Math.ceil(x
  * for (const batch of makeBatches(examples, { batchSize: 8, seed: 0, epoch, lengthBuckets: true, padId: tok.padId ?? 0 })) ...
  */
 export function makeBatches<E extends Row>(examples: readonly E[], opts: BatchOptions): Batch[] {
-  const { batchSize, seed, epoch, lengthBuckets, padId } = parseOrFail(batchOptionsSchema, opts, 'batching');
+  const { batchSize, seed, epoch, lengthBuckets, pack, padId } = parseOrFail(batchOptionsSchema, opts, 'batching');
   if (examples.length === 0) fail('batching: there are no examples to train on; check the data file and --max-length');
   examples.forEach((e, i) => {
     if (e.ids.length === 0 || e.ids.length !== e.labels.length) throw new Error(`example ${i}: ids (${e.ids.length}) and labels (${e.labels.length}) must be non-empty and of equal length`);
   });
   const order = shuffled(examples, seed, epoch);
+  if (pack !== undefined) {
+    // The shuffled epoch packed best-fit decreasing (few padded slots), rows cut into batches,
+    // batch order shuffled again.
+    const longest = Math.max(...examples.map((e) => e.ids.length));
+    if (longest > pack) fail(`batching: an example has ${longest} tokens, more than the packed row length ${pack}`);
+    const groups = chunk(bestFitDecreasing(order, pack), batchSize);
+    return shuffled(groups, seed, epoch, 1).map((rows) => packSegments(rows, pack, padId));
+  }
   if (!lengthBuckets) return chunk(order, batchSize).map((rows) => packRows(rows, padId));
   const groups = chunk(order, batchSize * BUCKET_WINDOW_BATCHES).flatMap((window) =>
     chunk(

@@ -10,6 +10,12 @@ export interface RowLayout {
   keyPos: Int32Array;
   /** For each query t in [0, T): its absolute position, or -1 for padding. */
   queryPos: Int32Array;
+  /**
+   * Packed rows: the example each key slot / query belongs to. A query attends only to keys of
+   * its own example (positions restart at each one). Absent: one sequence per row.
+   */
+  keySeg?: Int32Array;
+  querySeg?: Int32Array;
 }
 
 /** bias[b, 0, t, s] = 0 iff key s is filled, not in the future of query t, and inside the window. */
@@ -23,9 +29,11 @@ export function attentionBias(rows: RowLayout[], T: number, S: number, slidingWi
         out[base] = 0; // padding query: attend to slot 0 only (keeps softmax finite; output unused)
         continue;
       }
+      const qs = r.querySeg?.[t];
       for (let s = 0; s < S; s++) {
         const kp = r.keyPos[s]!;
         if (kp < 0 || kp > qp) continue;
+        if (qs !== undefined && r.keySeg![s] !== qs) continue;
         if (slidingWindow !== null && qp - kp >= slidingWindow) continue;
         out[base + s] = 0;
       }
@@ -46,4 +54,23 @@ export function sequenceLayout(n: number, N: number, T: number, Pn: number): Row
   for (let s = 0; s < Pn; s++) keyPos[s] = s;
   keyPos.set(queryPos, Pn);
   return { keyPos, queryPos };
+}
+
+/**
+ * Layout of a packed row (no cache, no adapter prefix or virtual tokens): examples of the
+ * given lengths end to end, each at positions 0, 1, ..., padded to T queries.
+ */
+export function packedLayout(segments: readonly number[], T: number): RowLayout {
+  const queryPos = new Int32Array(T).fill(-1);
+  const querySeg = new Int32Array(T).fill(-1);
+  let at = 0;
+  segments.forEach((n, i) => {
+    for (let t = 0; t < n; t++) {
+      queryPos[at + t] = t;
+      querySeg[at + t] = i;
+    }
+    at += n;
+  });
+  if (at > T) throw new Error(`packedLayout: segments of ${at} tokens do not fit ${T}`);
+  return { keyPos: queryPos.slice(), queryPos, keySeg: querySeg.slice(), querySeg };
 }

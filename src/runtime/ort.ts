@@ -19,6 +19,15 @@ export interface OrtOptions {
    * the session is released. The default backend takes it from PLUM_ORT_PROFILE.
    */
   profilePrefix?: string;
+  /**
+   * Treat denormal floats as zero in ORT's threads (default true). A trained model's attention
+   * has near-zero probabilities and gradients that are denormal, and x86 arithmetic on denormals
+   * is many times slower: one full fine-tuning step of the micro preset (trained weights, 32 x
+   * 128) 605 / 624 -> 529 / 527 ms, with one layer's attention matmuls 5x slower than the
+   * others' before (BENCHMARKS.md). The default backend keeps them when
+   * PLUM_ORT_DENORMALS=keep (for A/B runs).
+   */
+  denormalsAsZero?: boolean;
 }
 
 export class OrtBackend implements Backend {
@@ -44,7 +53,7 @@ export class OrtBackend implements Backend {
       // Stop the intra-op pool's threads spinning after a run: Plum alternates sessions (length
       // buckets, policy/reference, decode of several caches), and a spinning idle pool takes the
       // cores the next session needs (A/B in BENCHMARKS.md: 54.9 -> 36.9 ms/token interleaved).
-      extra: { session: { force_spinning_stop: '1' } },
+      extra: { session: { force_spinning_stop: '1', set_denormal_as_zero: this.opts.denormalsAsZero === false ? '0' : '1' } },
     });
     const needed = model.inputNames.map((n) => inputsByName.get(n)!);
     let inFlight = 0;
@@ -87,5 +96,5 @@ export class OrtBackend implements Backend {
 let defaultBackend: Backend | null = null;
 /** The process-wide default backend (created lazily; pass your own to control threads). */
 export function ortBackend(): Backend {
-  return (defaultBackend ??= new OrtBackend({ profilePrefix: process.env.PLUM_ORT_PROFILE || undefined }));
+  return (defaultBackend ??= new OrtBackend({ profilePrefix: process.env.PLUM_ORT_PROFILE || undefined, denormalsAsZero: process.env.PLUM_ORT_DENORMALS !== 'keep' }));
 }

@@ -3,7 +3,7 @@
  * ids, RoPE tables, the attention bias, and the gathered label positions.
  */
 import type { ModelConfig } from '../model/config.js';
-import { attentionBias, sequenceLayout } from '../model/masks.js';
+import { attentionBias, packedLayout, sequenceLayout } from '../model/masks.js';
 import { bucket } from '../model/lm.js';
 import { ropeTables } from '../model/rope.js';
 import type { ModelAdapter } from '../model/adapter.js';
@@ -15,6 +15,8 @@ export interface PaddedBatch {
   ids: BigInt64Array;
   labels: BigInt64Array;
   lengths: number[];
+  /** Packed rows: the lengths of the examples in each row (see src/data/batches.ts). */
+  segments?: number[][];
   B: number;
   T: number;
 }
@@ -36,17 +38,22 @@ export function prepareBatch(cfg: ModelConfig, adapter: ModelAdapter, batch: Pad
   const pos: number[] = [];
   const lab: number[] = [];
   const rowOf: number[] = [];
+  if (batch.segments && (N > 0 || Pn > 0)) throw new Error('prepareBatch: packed rows need a method without virtual tokens or a prefix (those are per sequence)');
   const layouts = batch.lengths.map((n, b) => {
-    // Position t predicts token t + 1.
-    for (let t = 0; t + 1 < n; t++) {
-      const l = batch.labels[b * T + t + 1]!;
-      if (l !== -100n) {
-        pos.push(b * T + t);
-        lab.push(Number(l));
-        rowOf.push(b);
+    // Position t predicts token t + 1, within one example.
+    let start = 0;
+    for (const len of batch.segments?.[b] ?? [n]) {
+      for (let t = start; t + 1 < start + len; t++) {
+        const l = batch.labels[b * T + t + 1]!;
+        if (l !== -100n) {
+          pos.push(b * T + t);
+          lab.push(Number(l));
+          rowOf.push(b);
+        }
       }
+      start += len;
     }
-    return sequenceLayout(n, N, T, Pn);
+    return batch.segments ? packedLayout(batch.segments[b]!, T) : sequenceLayout(n, N, T, Pn);
   });
   const K = bucket(Math.max(pos.length, 1), 16);
   const labelPos = new BigInt64Array(K);

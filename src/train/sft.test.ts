@@ -11,6 +11,7 @@ import { runSftCommand } from '../cli/commands/train.js';
 import { REPO_ROOT } from '../testing/shared.js';
 import { loadModel } from '../model/load.js';
 import { loadSftDataset } from '../data/dataset.js';
+import { packLength, packRows, packSegments } from '../data/batches.js';
 import { makeAdapter } from './session.js';
 import type { MethodConfig } from '../peft/types.js';
 import { sftObjective } from './sft.js';
@@ -105,6 +106,37 @@ test('gradient accumulation: 2 micro-batches of 2 rows make the same step as one
     moved = Math.max(moved, Math.abs(x - one.init[i]!));
   });
   assert.ok(moved > 1e-4, 'the steps changed the soft prompt');
+});
+
+test('packed rows: the same loss and gradients as one example per row (attention and positions stay within each example)', async () => {
+  const m = loadModel(model);
+  const ds = loadSftDataset(data, m.tokenizer);
+  const ex = ds.examples.slice(0, 6);
+  for (const method of [{ kind: 'full' }, { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'], rslora: false }] as MethodConfig[]) {
+    const adapter = await makeAdapter(m, method, 1);
+    const objective = sftObjective(m, adapter, ex, [], { batchSize: 6, seed: 0, lengthBuckets: false, exactMatchLimit: 0 });
+    const T = packLength(ex) * 4;
+    const one = await objective.step(packRows(ex, 0), 1);
+    const packed = await objective.step(packSegments([ex.slice(0, 4), ex.slice(4)], T, 0), 1);
+    assert.equal(packed.tokens, one.tokens);
+    assert.ok(Math.abs(packed.lossSum - one.lossSum) < 1e-4 * Math.abs(one.lossSum), `${method.kind}: loss ${packed.lossSum} vs ${one.lossSum}`);
+    assert.ok(one.grads.size > 0);
+    for (const [k, g] of one.grads) {
+      const p = packed.grads.get(k)!;
+      let [diff, norm] = [0, 0];
+      g.forEach((x, i) => {
+        diff = Math.max(diff, Math.abs(x - p[i]!));
+        norm = Math.max(norm, Math.abs(x));
+      });
+      assert.ok(diff <= 1e-4 * norm + 1e-7, `${method.kind} ${k}: max diff ${diff} (max |g| ${norm})`);
+    }
+  }
+});
+
+test('--pack: refused for soft prompts and prefixes, naming the reason; --pack-length must hold the longest example', async () => {
+  await assert.rejects(runSftCommand({ ...base, method: 'soft-prompt', pack: true, out: join(tmp, 'pack-sp') }), /--pack does not work with --method soft-prompt \(its virtual tokens are per sequence\)/);
+  await assert.rejects(runSftCommand({ ...base, method: 'lora', pack: true, packLength: '4', out: join(tmp, 'pack-short') }), /--pack-length 4 is shorter than the longest example \(\d+ tokens\)/);
+  await assert.rejects(runSftCommand({ ...base, method: 'lora', packLength: '64', out: join(tmp, 'pack-no') }), /--pack-length needs --pack/);
 });
 
 const cli = (args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/plum.js'), ...args], { encoding: 'utf8' });

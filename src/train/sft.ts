@@ -17,6 +17,8 @@ export interface SftObjectiveOptions {
   batchSize: number;
   seed: number;
   lengthBuckets: boolean;
+  /** Pack examples into rows of this many tokens (batchSize then counts rows); see makeBatches. */
+  pack?: number;
   /** Held-out examples to check by greedy generation (0 = none). */
   exactMatchLimit: number;
 }
@@ -62,7 +64,7 @@ export function sftObjective(m: LoadedModel, adapter: PeftAdapter, train: SftExa
   };
 
   return {
-    batches: (epoch) => makeBatches(train, { batchSize: o.batchSize, seed: o.seed, epoch, lengthBuckets: o.lengthBuckets, padId }),
+    batches: (epoch) => makeBatches(train, { batchSize: o.batchSize, seed: o.seed, epoch, lengthBuckets: o.lengthBuckets, pack: o.pack, padId }),
     async step(batch, step): Promise<StepResult> {
       const { out, tokens } = await runBatch(batch, step);
       return { lossSum: out.loss_sum![0]!, weight: tokens, tokens, grads: gradsOf(out), sums: { token_acc: out.correct![0]! } };
@@ -72,7 +74,7 @@ export function sftObjective(m: LoadedModel, adapter: PeftAdapter, train: SftExa
           let loss = 0;
           let correct = 0;
           let tokens = 0;
-          for (const b of makeBatches(heldOut, { batchSize: o.batchSize, seed: 0, epoch: 0, lengthBuckets: true, padId })) {
+          for (const b of makeBatches(heldOut, { batchSize: o.batchSize, seed: 0, epoch: 0, lengthBuckets: true, pack: o.pack, padId })) {
             const r = await runBatch(b, null);
             loss += r.out.loss_sum![0]!;
             correct += r.out.correct![0]!;

@@ -27,6 +27,8 @@ export function register(program: Command): void {
     .option('--overlong <policy>', 'over-long examples: error | truncate | drop (default truncate)')
     .option('--held-out-fraction <x>', 'hold out this share of the corpus for evaluation')
     .option('--held-out-file <file>', 'evaluation corpus')
+    .option('--pack', 'pack several records into each row (attention stays within each); --batch-size then counts rows')
+    .option('--pack-length <n>', 'with --pack: tokens per row (default: the power of two >= the longest record)')
     .action((opts: Record<string, unknown>) => {
       const merged: Record<string, unknown> = { ...PRETRAIN_DEFAULTS };
       for (const [k, v] of Object.entries(opts)) if (v !== undefined) merged[k] = v;

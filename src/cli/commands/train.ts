@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { packLength } from '../../data/batches.js';
 import { loadSftDataset, splitHeldOut } from '../../data/dataset.js';
 import { type LoadedModel, loadModel } from '../../model/load.js';
 import { trainLoop, trainables } from '../../train/loop.js';
@@ -75,6 +76,8 @@ export async function runSftCommand(raw: Record<string, unknown>, command = 'tra
   const o = resolveTrainOptions(raw, command);
   if (!o.data) fail(`${command}: --data is required (a JSONL or JSON file of examples)`);
   const method = methodConfigOf(o, command);
+  if (o.pack && (method.kind === 'soft-prompt' || method.kind === 'prefix')) fail(`${command}: --pack does not work with --method ${method.kind} (its virtual tokens are per sequence); use lora, last-layers or full, or drop --pack`);
+  if (o.packLength !== undefined && !o.pack) fail(`${command}: --pack-length needs --pack`);
   checkOutDir(o.out, o.resume, o.force);
   const m = loadModel(o.model);
   // Validate every record before anything is written.
@@ -89,7 +92,8 @@ export async function runSftCommand(raw: Record<string, unknown>, command = 'tra
   writeJsonAtomic(join(o.out, 'train_config.json'), { objective: command === 'pretrain' ? 'pretrain' : 'sft', ...o, method: method });
   const adapter = await makeAdapter(m, method, o.seed);
   const params = trainables(adapter, m.lm.weights);
-  const objective = sftObjective(m, adapter, train, heldOut, { batchSize: o.batchSize, seed: o.seed, lengthBuckets: o.lengthBuckets, exactMatchLimit: o.exactMatch });
+  const pack = o.pack ? packLength([...train, ...heldOut], o.packLength) : undefined;
+  const objective = sftObjective(m, adapter, train, heldOut, { batchSize: o.batchSize, seed: o.seed, lengthBuckets: o.lengthBuckets, pack, exactMatchLimit: o.exactMatch });
   const hash = files.map(fileHash).join(',');
   process.stderr.write(
     `${command}: ${train.length} examples (${ds.stats.lossTokens} loss tokens), ${heldOut.length} held out; ` +
@@ -115,6 +119,8 @@ export function register(program: Command): void {
     .option('--held-out-file <file>', 'evaluation data file')
     .option('--eos <token>', 'token that ends prompt/completion examples (default: the tokenizer EOS); must stop generation')
     .option('--exact-match <n>', 'held-out examples checked by greedy generation (default 64)')
+    .option('--pack', 'pack several examples into each row (attention stays within each); --batch-size then counts rows')
+    .option('--pack-length <n>', 'with --pack: tokens per row (default: the power of two >= the longest example)')
     .action((opts) => runSftCommand(opts));
   registerDpo(train);
 }
