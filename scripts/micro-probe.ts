@@ -21,12 +21,15 @@ import { makeDoc, single } from '../src/micro/docs.js';
 import { makeCopyDrill } from '../src/micro/drills.js';
 import { writeFileAtomic } from '../src/util/atomic.js';
 import { rng } from '../src/util/random.js';
-import type { Rand } from '../src/micro/vocab.js';
+import { ANIMAL_WORDS, COLOURS, NAMES, OBJECTS, PLACES, intIn, pick, pickDistinct, type Rand } from '../src/micro/vocab.js';
+const COPY_POOL = [...NAMES, ...ANIMAL_WORDS, ...OBJECTS, ...PLACES, ...COLOURS];
 
 const { values } = parseArgs({
   options: {
     probe: { type: 'string', default: 'copy' },
     steps: { type: 'string', default: '1500' },
+    pack: { type: 'boolean', default: false },
+    lr: { type: 'string', default: PRETRAIN_DEFAULTS.lr },
     from: { type: 'string', default: '.plum-cache/plum-micro/init' },
     out: { type: 'string', default: '.plum-cache/probe' },
   },
@@ -36,6 +39,22 @@ const PROBES: Record<string, (r: Rand) => [string, string]> = {
   copy: (r) => {
     const [a, b] = makeCopyDrill(r).split(' = ') as [string, string];
     return [`${a} =`, ` ${b}`];
+  },
+  // Variable-length copy: needs an induction head (find the current word earlier, say the next).
+  induction: (r) => {
+    const words = pickDistinct(r, COPY_POOL, intIn(r, 4, 10)).join(' ');
+    return [`${words} =`, ` ${words}\n`];
+  },
+  // A short document, one of its questions, and the answer as a word or as the document's sentence.
+  'qa-word': (r) => {
+    const d = makeDoc(r, { sentences: [2, 3], accept: (x) => x.questions.length > 0 });
+    const q = pick(r, d.questions);
+    return [`${d.sentences.join(' ')}\nQuestion: ${q.question}\nAnswer:`, ` ${q.answer}\n`];
+  },
+  'qa-sentence': (r) => {
+    const d = makeDoc(r, { sentences: [2, 3], accept: (x) => x.questions.length > 0 });
+    const q = pick(r, d.questions);
+    return [`${d.sentences.join(' ')}\nQuestion: ${q.question}\nAnswer:`, ` ${q.sentence}\n`];
   },
   place: (r) => {
     const d = makeDoc(r, { people: 1, accept: single('place') });
@@ -50,10 +69,10 @@ const data = join(out, 'data.jsonl');
 const train = rng(1);
 writeFileAtomic(data, Array.from({ length: 30000 }, () => JSON.stringify({ text: make(train).join('') })).join('\n') + '\n');
 const model = join(out, 'model');
-await runSftCommand({ ...PRETRAIN_DEFAULTS, model: values.from, data, out: model, maxSteps: values.steps, batchSize: '32', saveEvery: '0', evalEvery: '0', force: true }, 'pretrain');
+await runSftCommand({ ...PRETRAIN_DEFAULTS, model: values.from, data, out: model, maxSteps: values.steps, lr: values.lr, batchSize: values.pack ? '16' : '32', pack: values.pack, saveEvery: '0', evalEvery: '0', force: true }, 'pretrain');
 const m = loadModel(model);
 const held = rng(777);
 const tests = Array.from({ length: values.probe === 'copy' ? 20 : 50 }, () => make(held));
-const gens = await generate(m.lm, tests.map(([p]) => [...(m.tokenizer.encode(p) as number[])]), { temperature: 0, topK: 0, topP: 1, seed: 0, maxTokens: 10, eosIds: m.eosIds });
-const ok = gens.filter((g, i) => m.tokenizer.decode(g.tokens).trim().startsWith(tests[i]![1].trim())).length;
+const gens = await generate(m.lm, tests.map(([p]) => [...(m.tokenizer.encode(p) as number[])]), { temperature: 0, topK: 0, topP: 1, seed: 0, maxTokens: 16, eosIds: m.eosIds });
+const ok = gens.filter((g, i) => (m.tokenizer.decode(g.tokens).trim() + '\n').startsWith(tests[i]![1].trim() + (tests[i]![1].endsWith('\n') ? '\n' : ''))).length;
 process.stdout.write(`${values.probe}: ${ok}/${tests.length} held-out correct after ${values.steps} steps\n`);

@@ -16,6 +16,8 @@ export interface QA {
   question: string;
   answer: string;
   slot: Slot;
+  /** The document's sentence that answers it (filled in by makeDoc). */
+  sentence?: string;
 }
 
 export interface Doc {
@@ -166,7 +168,7 @@ function tryDoc(rand: Rand, spec: DocSpec): Doc {
     const f = FACTS[kind]!(rand, cast, spec.multi ?? false);
     if (!f) continue;
     doc.sentences.push(f.sentence);
-    doc.questions.push(...f.qas);
+    doc.questions.push(...f.qas.map((q) => ({ ...q, sentence: f.sentence })));
     addNew(doc.people, f.people);
     addNew(doc.places, f.places);
     addNew(doc.animals, f.animals);
