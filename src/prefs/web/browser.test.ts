@@ -26,7 +26,11 @@ test('vote page in chromium: name, best by click, best by key, undo, worst by Sh
     page.setDefaultTimeout(10_000);
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
-    const onPrompt = (id: string) => page.waitForSelector(`#stage[data-prompt="${id}"]`);
+    // A stage is ready for keys once htmx has settled it (vote.js ignores keys until then).
+    const onPrompt = async (id: string): Promise<void> => {
+      await page.waitForSelector(`#stage[data-prompt="${id}"]`);
+      await page.waitForFunction(() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added'));
+    };
 
     await page.goto(server.url);
     await page.fill('#name', 'Ann');

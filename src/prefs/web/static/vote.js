@@ -7,7 +7,9 @@
 
   const stage = () => document.getElementById('stage');
   const cards = () => Array.from(document.querySelectorAll('#stage .card'));
-  const busy = () => !!document.querySelector('#stage form.htmx-request');
+  /** True from a swap until htmx has settled the new stage (its buttons are not wired before). */
+  let settling = false;
+  const busy = () => settling || !!document.querySelector('#stage form.htmx-request');
 
   function press(key) {
     const el = document.querySelector(`#stage [data-key="${key}"], dialog [data-key="${key}"]`);
@@ -96,8 +98,14 @@
     e.preventDefault();
   });
 
-  // A new stage (after a vote, skip or undo) starts outside ranking mode.
+  // A new stage (after a vote, skip or undo) starts outside ranking mode. A key pressed before
+  // htmx has processed the new stage would click a button htmx does not handle yet (a native
+  // form post and a full page load), so keys wait for the settle.
   document.addEventListener('htmx:afterSwap', () => {
     order = null;
+    settling = true;
+  });
+  document.addEventListener('htmx:afterSettle', () => {
+    settling = false;
   });
 })();
