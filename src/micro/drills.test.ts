@@ -27,12 +27,16 @@ test('a drill is a document and 4-8 answered questions whose answers come from t
   assert.equal(makeDrill(rng(5)), makeDrill(rng(5)));
 });
 
-test('a copy drill repeats its word list; drills and copies join the corpus as text records', () => {
-  for (let i = 0; i < 50; i++) {
+test('a copy drill repeats its list of 4-10 distinct words; drills and copies join the corpus as text records', () => {
+  const lengths = new Set<number>();
+  for (let i = 0; i < 100; i++) {
     const [words, repeat] = makeCopyDrill(rng(i)).split(' = ') as [string, string];
     assert.equal(repeat, words);
-    assert.equal(words.split(' ').length, 6);
+    const list = words.split(' ');
+    assert.equal(new Set(list).size, list.length);
+    lengths.add(list.length);
   }
+  assert.deepEqual([...lengths].sort((a, b) => a - b), [4, 5, 6, 7, 8, 9, 10]);
   const c = generateCorpus({ seed: 1, stories: 0, chats: 10, drills: 5, copies: 3 });
   assert.equal(c.length, 18);
   assert.equal(c.filter((r) => r.kind === 'text' && r.text.startsWith('Document: ')).length, 5);
