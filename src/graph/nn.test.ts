@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph } from './ir.js';
 import * as op from './ops.js';
-import { attention } from './nn.js';
+import { attention, targetIsMax } from './nn.js';
 import { checkGrads, randn, rng } from './testing.js';
 import { OrtBackend } from '../runtime/ort.js';
 
@@ -96,4 +96,23 @@ test('causal attention in query blocks: finite-difference gradients of q, k, v',
     { seed: 9, directions: 3 },
   );
   for (const r of res) assert.ok(r.relErr < TOL, `analytic ${r.analytic} vs numeric ${r.numeric} (rel ${r.relErr})`);
+});
+
+test('targetIsMax: true exactly where the target is the argmax (ArgMax as the reference), false at the ignore index', async () => {
+  const [N, V] = [64, 50];
+  const r = rng(11);
+  const logits = randn(N * V, r);
+  const argmaxOf = (i: number): number => {
+    let best = 0;
+    for (let v = 1; v < V; v++) if (logits[i * V + v]! > logits[i * V + best]!) best = v;
+    return best;
+  };
+  // Rows alternate: the argmax, another index, the ignore index.
+  const targets = BigInt64Array.from({ length: N }, (_, i) => BigInt(i % 3 === 0 ? argmaxOf(i) : i % 3 === 1 ? (argmaxOf(i) + 1 + (i % (V - 1))) % V : -100));
+  const g = new Graph();
+  const [x, t] = [g.input('x', [N, V]), g.input('t', [N], 'int64')];
+  const out = await (await backend.compile({ hit: targetIsMax(x, t), ref: op.equal(op.argmax(x), t) })).run({ x: logits, t: targets });
+  const [hit, ref] = [[...(out.hit as Uint8Array)].map(Boolean), [...(out.ref as Uint8Array)].map(Boolean)];
+  assert.deepEqual(hit, ref);
+  assert.deepEqual(hit, Array.from({ length: N }, (_, i) => i % 3 === 0));
 });

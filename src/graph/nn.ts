@@ -117,6 +117,20 @@ export function targetLogProbs(logits: Value, targets: Value, ignoreIndex = -100
 }
 
 /**
+ * 1 where targets[i] is a largest entry of logits[i] (an argmax hit), 0 elsewhere and where the
+ * target is `ignoreIndex`; logits [N, V], targets [N] int64 -> bool [N]. A ReduceMax and a
+ * gather instead of ArgMax, which ORT's CPU kernel runs ~7x slower over [512, 49152] (56 vs
+ * 8 ms). A target tied with another maximum counts as a hit.
+ */
+export function targetIsMax(logits: Value, targets: Value, ignoreIndex = -100): Value {
+  const [N] = logits.shape as [number, number];
+  const valid = op.not(op.equal(targets, ignoreIndex));
+  const zero = logits.graph.constant(new BigInt64Array([0n]), []);
+  const picked = op.reshape(op.gatherElements(logits, op.reshape(op.where(valid, targets, zero), [N, 1]), 1), [N]);
+  return op.and(op.not(op.less(picked, op.reduceMax(logits, [1]))), valid);
+}
+
+/**
  * Mean cross-entropy over targets != ignoreIndex (numerically stable via logSoftmax).
  * logits [N, V], targets [N] int64. Returns a scalar; 0 when every target is ignored.
  */

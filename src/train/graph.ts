@@ -11,7 +11,7 @@
  */
 import { Graph, type Value } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
-import { targetLogProbs } from '../graph/nn.js';
+import { targetIsMax, targetLogProbs } from '../graph/nn.js';
 import { grad } from '../graph/autodiff.js';
 import type { ModelConfig } from '../model/config.js';
 import { WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from '../model/decoder.js';
@@ -84,8 +84,7 @@ export function buildSftStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainSha
   const logits = lmHead(f.weights, op.gather(f.hidden, pos)); // [K, V]
   const lp = targetLogProbs(logits, labels); // [K], 0 at padding
   const lossSum = op.neg(op.reduceSum(lp, [0]));
-  const hits = op.and(op.equal(op.argmax(logits), labels), op.not(op.equal(labels, -100)));
-  const correct = op.reduceSum(op.cast(hits, 'float32'), [0]);
+  const correct = op.reduceSum(op.cast(targetIsMax(logits, labels), 'float32'), [0]);
   return { loss_sum: lossSum, correct, ...(withGrads ? trainableGrads(f, adapter, lossSum) : {}) };
 }
 
@@ -159,7 +158,7 @@ export function buildDistillStep(cfg: ModelConfig, adapter: PeftAdapter, s: Trai
   const lsm = op.logSoftmax(logits);
   const picked = op.gatherElements(lsm, idx, 1); // [K, J]
   const ce = op.neg(op.reduceSum(op.mul(picked, p), [0, 1]));
-  const agree = op.cast(op.equal(op.argmax(logits), op.reshape(op.slice(idx, 1, 0, 1), [s.K])), 'float32');
+  const agree = op.cast(targetIsMax(logits, op.reshape(op.slice(idx, 1, 0, 1), [s.K])), 'float32');
   const out: Record<string, Value> = { loss_sum: ce, agree };
   return withGrads ? { ...out, ...trainableGrads(f, adapter, ce) } : out;
 }
