@@ -33,7 +33,8 @@ export interface OpDef<A extends Attrs = Attrs> {
 
 /** What an op's emitter may call (implemented by onnx.ts). */
 export interface OnnxEmitter {
-  node(opType: string, inputs: string[], outputs: string[], attrs?: Record<string, OnnxAttr>): void;
+  /** `domain`: '' (ONNX, the default) or 'com.microsoft' (ONNX Runtime's contrib ops). */
+  node(opType: string, inputs: string[], outputs: string[], attrs?: Record<string, OnnxAttr>, domain?: string): void;
   /** A small int64 constant (shapes, axes, indices), deduplicated. */
   constInt64(values: readonly number[], dims?: number[]): string;
   constFloat(values: readonly number[], dims?: number[]): string;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Graph } from './ir.js';
 import * as op from './ops.js';
-import { attention, targetIsMax } from './nn.js';
+import { applyRope, attention, ropeInputs, targetIsMax } from './nn.js';
 import { checkGrads, randn, rng } from './testing.js';
 import { OrtBackend } from '../runtime/ort.js';
 
@@ -115,4 +115,61 @@ test('targetIsMax: true exactly where the target is the argmax (ArgMax as the re
   const [hit, ref] = [[...(out.hit as Uint8Array)].map(Boolean), [...(out.ref as Uint8Array)].map(Boolean)];
   assert.deepEqual(hit, ref);
   assert.deepEqual(hit, Array.from({ length: N }, (_, i) => i % 3 === 0));
+});
+
+/** Hugging Face's apply_rotary_pos_emb written with plain ops: x cos + rotate_half(x) sin. */
+function ropeReference(x: ReturnType<Graph['input']>, cos: ReturnType<Graph['input']>, sin: ReturnType<Graph['input']>) {
+  const [Bq, , Tq, D] = x.shape as [number, number, number, number];
+  const x1 = op.slice(x, -1, 0, D / 2);
+  const x2 = op.slice(x, -1, D / 2, D);
+  const rotated = op.concat([op.neg(x2), x1], -1);
+  const c = op.reshape(cos, [Bq, 1, Tq, D]);
+  const s = op.reshape(sin, [Bq, 1, Tq, D]);
+  return op.add(op.mul(x, c), op.mul(rotated, s));
+}
+
+/** Tables as src/model/rope.ts lays them out: [B, T, Dh], both halves the same angles. */
+function ropeTablesFor(Bq: number, Tq: number, D: number, positions: (b: number, t: number) => number): { cos: Float32Array; sin: Float32Array } {
+  const cos = new Float32Array(Bq * Tq * D);
+  const sin = new Float32Array(Bq * Tq * D);
+  for (let b = 0; b < Bq; b++)
+    for (let t = 0; t < Tq; t++)
+      for (let i = 0; i < D; i++) {
+        const a = positions(b, t) / 10000 ** ((2 * (i % (D / 2))) / D);
+        cos[(b * Tq + t) * D + i] = Math.cos(a);
+        sin[(b * Tq + t) * D + i] = Math.sin(a);
+      }
+  return { cos, sin };
+}
+
+test('rotary kernel equals rotate-half RoPE written with plain ops (padded and offset positions), and rejects bad shapes', async () => {
+  const [Bq, N, Tq, D] = [2, 3, 5, 8];
+  const r = rng(21);
+  const tables = ropeTablesFor(Bq, Tq, D, (b, t) => (b === 0 ? t : 37 + 3 * t)); // row 1: a cache offset
+  const g = new Graph();
+  const [x, cos, sin] = [g.input('x', [Bq, N, Tq, D]), g.input('cos', [Bq, Tq, D]), g.input('sin', [Bq, Tq, D])];
+  const out = await (await backend.compile({ fused: applyRope(x, ropeInputs(cos, sin)), ref: ropeReference(x, cos, sin) })).run({ x: randn(Bq * N * Tq * D, r), ...tables });
+  const [a, b] = [out.fused as Float32Array, out.ref as Float32Array];
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+  assert.ok(diff < 1e-6, `max diff ${diff}`);
+  const rope = ropeInputs(cos, sin);
+  assert.throws(() => op.rotary(op.reshape(x, [Bq, N * Tq, D]), rope.pos, rope.cos, rope.sin), /rotary: x must be \[B, N, S, Dh\]/);
+  assert.throws(() => op.rotary(x, rope.pos, op.reshape(cos, [Bq * Tq * 2, D / 2]), rope.sin), /rotary: cos and sin differ in length/);
+});
+
+test('rotary kernel: finite-difference gradient of x (the VJP is the inverse rotation)', async () => {
+  const [Bq, N, Tq, D] = [2, 2, 3, 4];
+  const tables = ropeTablesFor(Bq, Tq, D, (b, t) => 2 * t + b);
+  const res = await checkGrads(
+    backend,
+    [
+      { name: 'x', shape: [Bq, N, Tq, D] },
+      { name: 'cos', shape: [Bq, Tq, D], data: tables.cos, wrt: false },
+      { name: 'sin', shape: [Bq, Tq, D], data: tables.sin, wrt: false },
+    ],
+    (x, cos, sin) => applyRope(x!, ropeInputs(cos!, sin!)),
+    { seed: 4, directions: 4 },
+  );
+  for (const r of res) assert.ok(r.relErr < TOL, `analytic ${r.analytic} vs numeric ${r.numeric} (rel ${r.relErr})`);
 });

@@ -27,17 +27,27 @@ export function rmsNorm(x: Value, w: Value, eps: number): Value {
 
 export const silu = (x: Value): Value => op.mul(x, op.sigmoid(x));
 
-/** HF rotate_half: concat(-x2, x1) over the last axis. */
-export function rotateHalf(x: Value): Value {
-  const d = x.shape[x.rank - 1]!;
-  const x1 = op.slice(x, -1, 0, d / 2);
-  const x2 = op.slice(x, -1, d / 2, d);
-  return op.concat([op.neg(x2), x1], -1);
+/** The rotary kernel's inputs for rows of T positions: table rows b*T + t, pos [B, T]. */
+export interface RopeInputs {
+  pos: Value; // [B, T] int64
+  cos: Value; // [B*T, Dh/2]
+  sin: Value; // [B*T, Dh/2]
 }
 
-/** Rotary embedding (rotate-half convention). x [B, h, T, Dh]; cos, sin [B, 1, T, Dh]. */
-export function applyRope(x: Value, cos: Value, sin: Value): Value {
-  return op.add(op.mul(x, cos), op.mul(rotateHalf(x), sin));
+/**
+ * From per-position tables cos, sin [B, T, Dh] in Hugging Face's layout (the two halves equal,
+ * as rotate-half RoPE builds them): their first halves as [B*T, Dh/2] rows and pos = b*T + t.
+ */
+export function ropeInputs(cos: Value, sin: Value): RopeInputs {
+  const [B, T, Dh] = cos.shape as [number, number, number];
+  const half = (t: Value): Value => op.reshape(op.slice(t, -1, 0, Dh / 2), [B * T, Dh / 2]);
+  const pos = cos.graph.constant(BigInt64Array.from({ length: B * T }, (_, i) => BigInt(i)), [B, T]);
+  return { pos, cos: half(cos), sin: half(sin) };
+}
+
+/** Rotary embedding (rotate-half convention). x [B, h, T, Dh] -> [B, h, T, Dh]. */
+export function applyRope(x: Value, r: RopeInputs): Value {
+  return op.rotary(x, r.pos, r.cos, r.sin);
 }
 
 /**

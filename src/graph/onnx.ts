@@ -48,17 +48,23 @@ class Emitter implements OnnxEmitter {
   readonly initializers: ProtoWriter[] = [];
   private readonly constCache = new Map<string, string>();
   private counter = 0;
+  /** Non-default operator domains used (each gets an opset import). */
+  readonly domains = new Set<string>();
 
   fresh(prefix: string): string {
     return `${prefix}_${this.counter++}`;
   }
 
-  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, OnnxAttr> = {}): void {
+  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, OnnxAttr> = {}, domain = ''): void {
     const w = new ProtoWriter();
     for (const i of inputs) w.string(1, i);
     for (const o of outputs) w.string(2, o);
     w.string(3, this.fresh(opType)).string(4, opType);
     for (const [k, a] of Object.entries(attrs)) w.message(5, attrProto(k, a));
+    if (domain) {
+      w.string(7, domain);
+      this.domains.add(domain);
+    }
     this.nodes.push(w);
   }
 
@@ -151,5 +157,6 @@ export function emitOnnx(outputs: Record<string, Value>, graphName = 'plum'): Em
     .string(2, 'plum')
     .message(7, graph)
     .message(8, new ProtoWriter().string(1, '').int(2, OPSET));
+  for (const d of e.domains) model.message(8, new ProtoWriter().string(1, d).int(2, 1));
   return { bytes: model.finish(), inputNames, outputNames };
 }

@@ -559,3 +559,38 @@ export const ArgMaxOp: OpDef<NoAttrs> = {
   emit: (e, ins, out) => e.node('ArgMax', ins, [out], { axis: { kind: 'int', v: -1 }, keepdims: { kind: 'int', v: 0 } }),
 };
 export const argmax = (x: Value): Value => x.graph.apply(ArgMaxOp, [x], noAttrs);
+
+// ---------------------------------------------------------------- rotary embedding (ORT contrib)
+
+/**
+ * Rotary position embedding, rotate-half convention, as one ONNX Runtime kernel
+ * (com.microsoft RotaryEmbedding, CPU / CUDA / WebGPU). x [B, N, S, Dh]; pos [B, S] int64 rows
+ * of the tables; cos, sin [P, Dh/2]: y[..., i] = x_i cos - x_{i+Dh/2} sin (first half),
+ * x_i cos + x_{i-Dh/2} sin (second half). The rotation is orthogonal, so the VJP is the
+ * rotation by minus the angle: the same kernel with -sin. cos, sin and pos get no gradient.
+ * Replaces 2 Mul + Add + Slice/Neg/Concat (6 kernels) per use (BENCHMARKS.md finding 13).
+ */
+export const RotaryOp: OpDef<NoAttrs> = {
+  name: 'rotary',
+  infer(ins) {
+    expectDType('rotary', ins, 0, ['float32']);
+    expectDType('rotary', ins, 1, ['int64']);
+    expectDType('rotary', ins, 2, ['float32']);
+    expectDType('rotary', ins, 3, ['float32']);
+    const [x, pos, cos, sin] = ins as [TypeInfo, TypeInfo, TypeInfo, TypeInfo];
+    if (x.shape.length !== 4) throw new ShapeError('rotary', 'x must be [B, N, S, Dh]', ins);
+    const [B, , S, Dh] = x.shape as [number, number, number, number];
+    if (Dh % 2 !== 0) throw new ShapeError('rotary', 'the head size must be even', ins);
+    if (pos.shape.length !== 2 || pos.shape[0] !== B || pos.shape[1] !== S) throw new ShapeError('rotary', 'pos must be [B, S]', ins);
+    for (const t of [cos, sin]) if (t.shape.length !== 2 || t.shape[1] !== Dh / 2) throw new ShapeError('rotary', 'cos and sin must be [P, Dh/2]', ins);
+    if (cos.shape[0] !== sin.shape[0]) throw new ShapeError('rotary', 'cos and sin differ in length', ins);
+    return { shape: x.shape, dtype: 'float32' };
+  },
+  emit: (e, ins, out) => e.node('RotaryEmbedding', ins, [out], { interleaved: { kind: 'int', v: 0 } }, 'com.microsoft'),
+  vjp(gy, n, needs) {
+    const [, pos, cos, sin] = n.inputs as [Value, Value, Value, Value];
+    if (needs[2] || needs[3]) throw new Error('rotary: no gradient for the cos / sin tables');
+    return [needs[0] ? rotary(gy, pos, cos, neg(sin)) : null, null, null, null];
+  },
+};
+export const rotary = (x: Value, pos: Value, cos: Value, sin: Value): Value => x.graph.apply(RotaryOp, [x, pos, cos, sin], noAttrs);

@@ -8,7 +8,7 @@
  */
 import { type Graph, type Value } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
-import { applyRope, attention, linear, rmsNorm, silu } from '../graph/nn.js';
+import { applyRope, attention, linear, rmsNorm, ropeInputs, silu } from '../graph/nn.js';
 import { type ModelConfig, expectedTensorShapes } from './config.js';
 
 /** Model weights as graph inputs named by their HF names, created on first use. */
@@ -99,8 +99,7 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
   const cfg = w.cfg;
   const [B, T] = inp.embeds.shape as [number, number, number];
   const Dh = cfg.headDim;
-  const cos = op.reshape(inp.cos, [B, 1, T, Dh]);
-  const sin = op.reshape(inp.sin, [B, 1, T, Dh]);
+  const rope = ropeInputs(inp.cos, inp.sin);
   const proj = (name: string, x: Value, bias: boolean): Value => {
     const y = linear(x, w.get(`${name}.weight`), bias ? w.get(`${name}.bias`) : null);
     return hooks.linear ? hooks.linear(name, x, y) : y;
@@ -120,8 +119,8 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
       q = rmsNorm(q, w.get(`${p}.self_attn.q_norm.weight`), cfg.rmsNormEps);
       k = rmsNorm(k, w.get(`${p}.self_attn.k_norm.weight`), cfg.rmsNormEps);
     }
-    const qr = applyRope(op.transpose(q, [0, 2, 1, 3]), cos, sin); // [B, H, T, Dh]
-    const kr = applyRope(op.transpose(k, [0, 2, 1, 3]), cos, sin); // [B, Hkv, T, Dh]
+    const qr = applyRope(op.transpose(q, [0, 2, 1, 3]), rope); // [B, H, T, Dh]
+    const kr = applyRope(op.transpose(k, [0, 2, 1, 3]), rope); // [B, Hkv, T, Dh]
     present.push({ k: kr, v });
     const past = inp.past?.[l] ?? [];
     // keys/values: [...past blocks; new], never concatenated (no copy of the cache per step)
