@@ -25,7 +25,7 @@ export function rmsNorm(x: Value, w: Value, eps: number): Value {
   return op.mul(op.div(x, op.sqrt(op.add(ms, eps))), w);
 }
 
-export const silu = (x: Value): Value => op.mul(x, op.sigmoid(x));
+export const silu = op.silu;
 
 /** The rotary kernel's inputs for rows of T positions: table rows b*T + t, pos [B, T]. */
 export interface RopeInputs {

@@ -31,6 +31,7 @@ const cases: Case[] = [
   { name: 'pow', inputs: [f('a', [6], { data: positive(6, 9) })], fn: (a) => op.pow(a!, -0.5) },
   { name: 'sigmoid', inputs: [f('a', [7])], fn: (a) => op.sigmoid(a!) },
   { name: 'tanh', inputs: [f('a', [7])], fn: (a) => op.tanh(a!) },
+  { name: 'silu', inputs: [f('a', [9])], fn: (a) => op.silu(a!) },
   { name: 'cast f32->f32 + identity', inputs: [f('a', [3])], fn: (a) => op.identity(op.cast(a!, 'float32')) },
   {
     name: 'where (broadcast)',
@@ -121,4 +122,14 @@ test('grad through an op without a vjp rule is an error naming the op', () => {
   const x = g.input('x', [3]);
   const loss = op.reduceSum(op.reduceMax(x, [0], true), [0]);
   assert.throws(() => grad(loss, [x]), /op "reduceMax" has no vector-Jacobian rule/);
+});
+
+test('silu (one QuickGelu kernel) equals x * sigmoid(x)', async () => {
+  const g = new Graph();
+  const x = g.input('x', [64]);
+  const xs = Float32Array.from({ length: 64 }, (_, i) => (i - 32) / 4);
+  const out = await (await backend.compile({ a: op.silu(x), b: op.mul(x, op.sigmoid(x)) })).run({ x: xs });
+  const [a, b] = [out.a as Float32Array, out.b as Float32Array];
+  for (let i = 0; i < 64; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-6, `x=${xs[i]}: ${a[i]} vs ${b[i]}`);
+  assert.ok(Math.abs(a[40]! - 2 / (1 + Math.exp(-2))) < 1e-6);
 });

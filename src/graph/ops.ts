@@ -132,6 +132,22 @@ export const IdentityOp = unary('identity', 'Identity', (gy) => gy);
 /** Identity forward, zero gradient (treat a value as a constant). */
 export const StopGradientOp = unary('stopGradient', 'Identity', undefined);
 
+/**
+ * SiLU x * sigmoid(x) as one kernel (com.microsoft QuickGelu with alpha 1; ORT fuses the
+ * two-op form itself only when sigmoid(x) has no other consumer, which in a training graph it
+ * has: the backward). VJP: gy * s * (1 + x - y) with s = sigmoid(x) recomputed: 5 elementwise
+ * kernels where the composite's forward + backward took 8 (BENCHMARKS.md finding 13).
+ */
+export const SiluOp: OpDef<NoAttrs> = {
+  name: 'silu',
+  infer: (ins) => (expectDType('silu', ins, 0, ['float32']), ins[0]!),
+  emit: (e, ins, out) => e.node('QuickGelu', ins, [out], { alpha: { kind: 'float', v: 1 } }, 'com.microsoft'),
+  vjp: (gy, n, needs) => {
+    const [x, y] = [n.inputs[0]!, n.output];
+    return [needs[0] ? mul(gy, mul(sigmoid(x), add(sub(x, y), 1))) : null];
+  },
+};
+export const silu = (x: Value): Value => x.graph.apply(SiluOp, [x], noAttrs);
 export const neg = (x: Value): Value => x.graph.apply(NegOp, [x], noAttrs);
 export const exp = (x: Value): Value => x.graph.apply(ExpOp, [x], noAttrs);
 export const log = (x: Value): Value => x.graph.apply(LogOp, [x], noAttrs);
