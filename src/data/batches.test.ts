@@ -110,4 +110,8 @@ test('pack: an example longer than the row is an error naming both lengths', () 
   assert.throws(() => makeBatches(examples([10, 40]), { batchSize: 2, seed: 0, epoch: 0, pack: 32, padId: 0 }), (e: Error) => e instanceof PlumError && /an example has 40 tokens, more than the packed row length 32/.test(e.message));
   assert.throws(() => packLength(examples([10, 40]), 32), /--pack-length 32 is shorter than the longest example \(40 tokens\)/);
   assert.equal(packLength(examples([10, 40]), 48), 48);
+  // A corpus-sized list (spreading it into Math.max overflowed the stack).
+  const many = Array.from({ length: 200_000 }, (_, i) => ({ ids: [1, 2, 3].slice(0, 1 + (i % 3)), labels: [1, 2, 3].slice(0, 1 + (i % 3)) }));
+  assert.equal(packLength(many), 16);
+  assert.equal(makeBatches(many, { batchSize: 64, seed: 0, epoch: 0, pack: 16, padId: 0 }).reduce((n, b) => n + b.lossTokens, 0), many.reduce((n, e) => n + e.ids.length, 0));
 });

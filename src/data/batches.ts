@@ -106,9 +106,12 @@ export function packSegments(rows: readonly (readonly Row[])[], T: number, padId
   return { ids, labels, lengths: flat.map((r) => r.ids.length), B, T, lossTokens, segments: rows.map((examples) => examples.map((e) => e.ids.length)) };
 }
 
+/** The longest example (a loop: spreading 100k+ lengths into Math.max overflows the stack). */
+const longestOf = (examples: readonly Row[]): number => examples.reduce((m, e) => Math.max(m, e.ids.length), 0);
+
 /** The row length for packing: `requested` if given (it must hold the longest example), else the power-of-two bucket of the longest example. */
 export function packLength(examples: readonly Row[], requested?: number): number {
-  const longest = Math.max(...examples.map((e) => e.ids.length));
+  const longest = longestOf(examples);
   if (requested === undefined) return bucketLength(longest);
   if (requested < longest) fail(`--pack-length ${requested} is shorter than the longest example (${longest} tokens); raise it or lower --max-length`);
   return requested;
@@ -160,7 +163,7 @@ export function makeBatches<E extends Row>(examples: readonly E[], opts: BatchOp
   if (pack !== undefined) {
     // The shuffled epoch packed best-fit decreasing (few padded slots), rows cut into batches,
     // batch order shuffled again.
-    const longest = Math.max(...examples.map((e) => e.ids.length));
+    const longest = longestOf(examples);
     if (longest > pack) fail(`batching: an example has ${longest} tokens, more than the packed row length ${pack}`);
     const groups = chunk(bestFitDecreasing(order, pack), batchSize);
     return shuffled(groups, seed, epoch, 1).map((rows) => packSegments(rows, pack, padId));
