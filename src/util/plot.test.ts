@@ -98,6 +98,9 @@ test('lineChartSvg: empty and degenerate inputs still make a chart', () => {
   const log = lineChartSvg({ logY: true, series: [{ name: 'l', points: [[0, 0], [1, 3], [2, 0.2]] }] });
   assert.ok(['0.1', '1', '10'].every((l) => texts(log).includes(l)));
   assert.doesNotMatch(log, /NaN|Infinity/);
+  // A long run: 300k points (Math.min(...xs) overflowed the stack at this size).
+  const long = lineChartSvg({ series: [{ name: 'loss', points: Array.from({ length: 300_000 }, (_, i) => [i + 1, 3 / Math.sqrt(i + 1)] as [number, number]) }] });
+  assert.ok(texts(long).includes('300k'), 'the x axis reaches the last step');
 });
 
 test('barChartSvg: percent axis, value labels, n/a for missing values', () => {

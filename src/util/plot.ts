@@ -256,12 +256,15 @@ export function lineChartSvg(spec: LineChartSpec): string {
     points: s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!logY || y > 0)),
   }));
   const all = series.flatMap((s) => s.points);
+  // Loops, not Math.min(...xs): a long run's 100k+ points would overflow the stack.
+  const lo = (v: number[]): number => v.reduce((m, x) => Math.min(m, x), Infinity);
+  const hi = (v: number[]): number => v.reduce((m, x) => Math.max(m, x), -Infinity);
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]);
 
-  const [x0, x1] = widen(Math.min(...xs), Math.max(...xs));
+  const [x0, x1] = widen(lo(xs), hi(xs));
   const xTicks = niceTicks(x0, x1).filter((t) => t >= x0 - 1e-9 * Math.abs(x1 - x0) && t <= x1 + 1e-9 * Math.abs(x1 - x0));
-  const yTicks = all.length === 0 ? niceTicks(0, 1) : logY ? logTicks(Math.min(...ys), Math.max(...ys)) : niceTicks(Math.min(...ys), Math.max(...ys));
+  const yTicks = all.length === 0 ? niceTicks(0, 1) : logY ? logTicks(lo(ys), hi(ys)) : niceTicks(lo(ys), hi(ys));
   const [y0, y1] = [yTicks[0]!, yTicks.at(-1)!];
   // log ticks span decades, so each gets its own decimals (0.001, 0.01, 1, 10)
   const yLabels = logY ? yTicks.map((t) => tickLabels([t])[0]!) : tickLabels(yTicks);
