@@ -1,7 +1,8 @@
 /**
  * `plum demo`: the whole story on plum-micro in a few minutes on 2 cores.
  *  1. measure prompt-injection attacks on the base model (held-out attack templates),
- *  2. train a defensive soft prompt with SFT on documents carrying (training) injections,
+ *  2. train a defensive adapter (LoRA by default, or a soft prompt) with SFT on documents
+ *     carrying (training) injections,
  *  3. sample answers from it, let a rule vote (does the real task, ignores the injection),
  *     turn the votes into pairs (Bradley-Terry) and continue with DPO,
  *  4. measure again and report before / after (markdown table + chart).
@@ -9,6 +10,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { runSftCommand } from '../cli/commands/train.js';
+import { DEFAULT_LR } from '../cli/train-options.js';
 import { runDpoCommand } from '../cli/commands/train-dpo.js';
 import { loadAdapterForModel } from '../cli/adapters.js';
 import { type SuiteResult, runSuite, writeReport } from '../eval/safety/run.js';
@@ -31,7 +33,12 @@ import type { ChatTask } from './tasks.js';
 export interface DemoOptions {
   out: string;
   seed: number;
-  /** Defensive soft-prompt tokens. */
+  /**
+   * lora (default) or soft-prompt. Measured on plum-micro (src/micro/README.md): LoRA SFT takes
+   * held-out attack success 100% -> 0% at no utility cost; a 16-token soft prompt only to ~36%.
+   */
+  method: 'lora' | 'soft-prompt';
+  /** Defensive soft-prompt tokens (method soft-prompt). */
   tokens: number;
   sftExamples: number;
   votePrompts: number;
@@ -63,10 +70,13 @@ export async function runDemo(m: LoadedModel, o: DemoOptions): Promise<{ table: 
   o.log('1/4 measuring prompt-injection attacks on the base model (held-out attack templates)');
   const before = await measure(m, 'base', null, o);
 
-  o.log(`2/4 training a ${o.tokens}-token defensive soft prompt (SFT, training templates only)`);
+  o.log(`2/4 training a defensive ${o.method === 'lora' ? 'LoRA adapter' : `${o.tokens}-token soft prompt`} (SFT, training templates only)`);
   const data = defenseData({ seed: o.seed, n: o.sftExamples, templates: 'train' });
   writeCorpus(f('defense-sft.jsonl'), data.sft);
-  const common = { model: m.dir, method: 'soft-prompt', virtualTokens: String(o.tokens), seed: String(o.seed), quiet: o.quiet, force: true, batchSize: '16', exactMatch: '0', saveEvery: '0' };
+  const common = {
+    model: m.dir, method: o.method, ...(o.method === 'soft-prompt' ? { virtualTokens: String(o.tokens) } : {}),
+    seed: String(o.seed), quiet: o.quiet, force: true, batchSize: '16', exactMatch: '0', saveEvery: '0',
+  };
   await runSftCommand({ ...common, data: f('defense-sft.jsonl'), epochs: '2', out: f('sft') });
 
   o.log('3/4 sampling answers, rule votes, Bradley-Terry pairs, DPO');
@@ -91,7 +101,8 @@ export async function runDemo(m: LoadedModel, o: DemoOptions): Promise<{ table: 
   let final = f('sft');
   if (pairs.length > 0) {
     writePairs(f('pairs.jsonl'), pairs, 'prompt-chosen-rejected');
-    await runDpoCommand({ ...common, pairs: f('pairs.jsonl'), adapter: f('sft'), epochs: '2', beta: '0.1', out: f('dpo') });
+    // A tenth of the SFT learning rate (as plum defend injection): DPO at the SFT rate over-optimises.
+    await runDpoCommand({ ...common, pairs: f('pairs.jsonl'), adapter: f('sft'), epochs: '2', beta: '0.1', lr: String(DEFAULT_LR[o.method] / 10), out: f('dpo') });
     final = f('dpo');
   }
 

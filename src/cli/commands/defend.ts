@@ -12,11 +12,12 @@ import { fail } from '../../util/errors.js';
 import { loadAdapterForModel } from '../adapters.js';
 import { int, num, parseOptions } from '../options.js';
 import { runSftCommand } from './train.js';
+import { DEFAULT_LR } from '../train-options.js';
 import { runDpoCommand } from './train-dpo.js';
 
 const schema = z.object({
   model: z.string().min(1),
-  method: z.enum(['soft-prompt', 'prefix', 'lora']).default('soft-prompt'),
+  method: z.enum(['soft-prompt', 'prefix', 'lora']).default('lora'),
   defensiveTokens: int.pipe(z.number().int().min(1)).optional(),
   virtualTokens: int.pipe(z.number().int().min(1)).default(16),
   examples: int.pipe(z.number().int().min(10)).default(2000),
@@ -24,6 +25,7 @@ const schema = z.object({
   dpoEpochs: int.pipe(z.number().int().min(0)).default(1),
   beta: num.pipe(z.number().positive()).default(0.1),
   lr: num.pipe(z.number().positive()).optional(),
+  dpoLr: num.pipe(z.number().positive()).optional(),
   seed: int.default(0),
   limit: int.pipe(z.number().int().min(0)).default(0),
   out: z.string().min(1),
@@ -56,10 +58,15 @@ export async function runDefend(raw: Record<string, unknown>): Promise<{ table: 
   let final = sftDir;
   if (o.dpoEpochs > 0) {
     final = join(o.out, 'dpo');
-    await runDpoCommand({ ...common, pairs: join(o.out, 'defense-pairs.jsonl'), adapter: sftDir, epochs: String(o.dpoEpochs), beta: String(o.beta), out: final });
+    // DPO after SFT at a tenth of the SFT rate: at the SFT rate it over-optimises (plum-micro,
+    // LoRA: clean utility 100% -> 78% at 2e-3, 86% at 2e-4; src/micro/README.md).
+    const dpoLr = o.dpoLr ?? (o.lr ?? DEFAULT_LR[method]) / 10;
+    await runDpoCommand({ ...common, pairs: join(o.out, 'defense-pairs.jsonl'), adapter: sftDir, epochs: String(o.dpoEpochs), beta: String(o.beta), lr: String(dpoLr), out: final });
   }
+  // Both stages are reported: on plum-micro the SFT stage alone is the better defense.
   const variants: Variant[] = [
     { name: 'base', model: m, adapter: null },
+    ...(final !== sftDir ? [{ name: 'sft', model: m, adapter: loadAdapterForModel(sftDir, m) }] : []),
     { name: 'defended', model: m, adapter: loadAdapterForModel(final, m) },
   ];
   const results: SuiteResult[] = [];
@@ -74,7 +81,7 @@ export function register(program: Command): void {
     .command('injection')
     .description('train an adapter that ignores instructions injected into documents (SFT, then DPO), and evaluate it')
     .requiredOption('--model <dir>', 'model folder (an instruction-following model, e.g. models/plum-micro)')
-    .option('--method <m>', 'soft-prompt | prefix | lora (default soft-prompt)')
+    .option('--method <m>', 'soft-prompt | prefix | lora (default lora)')
     .option('--defensive-tokens <n>', 'train only a handful of soft-prompt tokens (sets --method soft-prompt)')
     .option('--virtual-tokens <n>', 'soft-prompt / prefix length (default 16)')
     .option('--examples <n>', 'training examples and pairs each (default 2000)')
@@ -82,6 +89,7 @@ export function register(program: Command): void {
     .option('--dpo-epochs <n>', 'DPO epochs after SFT (0 = skip; default 1)')
     .option('--beta <x>', 'DPO beta (default 0.1)')
     .option('--lr <x>', 'SFT learning rate (default: the method default)')
+    .option('--dpo-lr <x>', 'DPO learning rate (default: a tenth of the SFT rate)')
     .option('--seed <n>', 'seed (default 0)')
     .option('--limit <n>', 'evaluation cases per group (0 = all)')
     .option('--out <dir>', 'output folder (data, sft/, dpo/, report/)')

@@ -14,6 +14,7 @@ const schema = z.object({
   model: z.string().default(PLUM_MICRO),
   out: z.string().default('plum-demo'),
   seed: int.default(0),
+  method: z.enum(['lora', 'soft-prompt']).default('lora'),
   tokens: int.pipe(z.number().int().min(1)).default(8),
   quick: z.boolean().default(false),
   quiet: z.boolean().default(false),
@@ -22,10 +23,11 @@ const schema = z.object({
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('the whole story on plum-micro: measure injection attacks, train a defensive soft prompt (SFT, then DPO from rule votes), measure again')
+    .description('the whole story on plum-micro: measure injection attacks, train a defense (LoRA or a soft prompt; SFT, then DPO from rule votes), measure again')
     .option('--model <dir>', 'an instruction-following model (default: the bundled plum-micro)')
     .option('--out <dir>', 'where to write data, adapters and the report (default plum-demo; replaced)')
-    .option('--tokens <n>', 'defensive soft-prompt tokens (default 8)')
+    .option('--method <m>', 'lora | soft-prompt (default lora)')
+    .option('--tokens <n>', 'with --method soft-prompt: defensive tokens (default 8)')
     .option('--seed <n>', 'seed (default 0)')
     .option('--quick', 'a smaller run (for tests)')
     .option('--quiet', 'no progress bars')
@@ -36,7 +38,7 @@ export function register(program: Command): void {
       rmSync(o.out, { recursive: true, force: true });
       const t0 = performance.now();
       const { table } = await runDemo(m, {
-        out: o.out, seed: o.seed, tokens: o.tokens, quiet: o.quiet,
+        out: o.out, seed: o.seed, method: o.method, tokens: o.tokens, quiet: o.quiet,
         sftExamples: o.quick ? 200 : 800, votePrompts: o.quick ? 40 : 200, evalCases: o.quick ? 24 : 80,
         log: (l) => process.stderr.write(`demo: ${l}\n`),
       });
