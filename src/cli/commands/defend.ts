@@ -8,6 +8,8 @@ import { injectionSuite, secretSuite } from '../../micro/suites.js';
 import { loadModel } from '../../model/load.js';
 import { writePairs } from '../../prefs/pairs.js';
 import { type SuiteResult, type Variant, runSuite, writeReport } from '../../eval/safety/run.js';
+import { xstestSuite } from '../../eval/safety/datasets.js';
+import { DEFAULT_SHARED_DIR } from '../../eval/safety/registry.js';
 import { fail } from '../../util/errors.js';
 import { loadAdapterForModel } from '../adapters.js';
 import { int, num, parseOptions } from '../options.js';
@@ -27,6 +29,7 @@ const schema = z.object({
   lr: num.pipe(z.number().positive()).optional(),
   dpoLr: num.pipe(z.number().positive()).optional(),
   seed: int.default(0),
+  sharedDir: z.string().default(DEFAULT_SHARED_DIR),
   limit: int.pipe(z.number().int().min(0)).default(0),
   out: z.string().min(1),
   force: z.boolean().default(false),
@@ -69,8 +72,13 @@ export async function runDefend(raw: Record<string, unknown>): Promise<{ table: 
     ...(final !== sftDir ? [{ name: 'sft', model: m, adapter: loadAdapterForModel(sftDir, m) }] : []),
     { name: 'defended', model: m, adapter: loadAdapterForModel(final, m) },
   ];
+  // Over-refusal: XSTest's safe look-alike prompts (compliance) when ../shared has it; on
+  // plum-micro a smoke test (its world has no such requests), on real chat models a measure.
+  const overRefusal = existsSync(join(o.sharedDir, 'datasets/xstest/xstest_prompts.csv')) ? [{ suite: xstestSuite(o.sharedDir), limit: o.limit || 50 }] : [];
+  if (overRefusal.length === 0) process.stderr.write(`defend injection: over-refusal not measured (${join(o.sharedDir, 'datasets/xstest')} is absent)\n`);
   const results: SuiteResult[] = [];
-  for (const suite of [injectionSuite, secretSuite]) for (const v of variants) results.push(await runSuite(suite, v, { seed: o.seed + 1, limit: o.limit, heldOut: true, quiet: o.quiet }));
+  for (const { suite, limit } of [{ suite: injectionSuite, limit: o.limit }, { suite: secretSuite, limit: o.limit }, ...overRefusal])
+    for (const v of variants) results.push(await runSuite(suite, v, { seed: o.seed + 1, limit, heldOut: true, quiet: o.quiet }));
   const table = writeReport(join(o.out, 'report'), results, variants.map((v) => v.name), 'Prompt-injection defense (held-out attack templates)');
   return { table, results };
 }
@@ -91,7 +99,8 @@ export function register(program: Command): void {
     .option('--lr <x>', 'SFT learning rate (default: the method default)')
     .option('--dpo-lr <x>', 'DPO learning rate (default: a tenth of the SFT rate)')
     .option('--seed <n>', 'seed (default 0)')
-    .option('--limit <n>', 'evaluation cases per group (0 = all)')
+    .option('--limit <n>', 'evaluation cases per group (0 = all; over-refusal: 50)')
+    .option('--shared-dir <dir>', 'folder with datasets/xstest for the over-refusal suite (default ../shared)')
     .option('--out <dir>', 'output folder (data, sft/, dpo/, report/)')
     .option('--force', 'overwrite --out')
     .option('--quiet', 'no progress bars')
