@@ -101,8 +101,9 @@ export async function runDemo(m: LoadedModel, o: DemoOptions): Promise<{ table: 
   let final = f('sft');
   if (pairs.length > 0) {
     writePairs(f('pairs.jsonl'), pairs, 'prompt-chosen-rejected');
-    // A tenth of the SFT learning rate (as plum defend injection): DPO at the SFT rate over-optimises.
-    await runDpoCommand({ ...common, pairs: f('pairs.jsonl'), adapter: f('sft'), epochs: '2', beta: '0.1', lr: String(DEFAULT_LR[o.method] / 10), out: f('dpo') });
+    // As plum defend injection: a tenth of the SFT learning rate and the chosen answers' NLL (RPO);
+    // plain DPO at the SFT rate over-optimises.
+    await runDpoCommand({ ...common, pairs: f('pairs.jsonl'), adapter: f('sft'), epochs: '2', beta: '0.1', sftWeight: '1', lr: String(DEFAULT_LR[o.method] / 10), out: f('dpo') });
     final = f('dpo');
   }
 

@@ -53,6 +53,28 @@ test('DPO loss equals the hand-computed value from the sequence log-probabilitie
   assert.ok(Math.abs((out.loss_sum as Float32Array)[0]! - want) < 1e-5);
 });
 
+test('RPO: --sft-weight adds w x the chosen response NLL per token to the DPO loss', async () => {
+  const a = await createAdapter({ kind: 'lora', r: 2, alpha: 2, dropout: 0, targetModules: ['q_proj'], rslora: false }, base, 1);
+  const ref = Float32Array.from([-7.5, -4.25, -8.0, -6.5]);
+  const { prep, feeds } = feedsFor(a, ref);
+  const shape = { P: 2, T: prep.shape.T, K: prep.shape.K };
+  const lossOf = async (sftWeight: number) => {
+    const run = await backend.compile(buildPreferenceStep(cfg, a, shape, { kind: 'sigmoid', beta: 0.1, sftWeight }, false));
+    const f = { ...feeds };
+    for (const v of run.inputNames) f[v] ??= weights.get(v)!;
+    const out = await run.run(f);
+    return { loss: (out.loss_sum as Float32Array)[0]!, logps: out.logps as Float32Array };
+  };
+  const plain = await lossOf(0);
+  const rpo = await lossOf(0.5);
+  // Labels per chosen row (rows 0 and 1), as the host counts them.
+  const perRow = [0, 1].map((r) => [...prep.labelRows].filter((x) => x === r).length);
+  assert.ok(perRow.every((n) => n > 0));
+  const want = plain.loss + 0.5 * perRow.reduce((s, n, p) => s - plain.logps[p]! / n, 0);
+  assert.ok(Math.abs(rpo.loss - want) < 1e-4, `${rpo.loss} vs ${want}`);
+  assert.ok(rpo.loss > plain.loss + 0.1);
+});
+
 for (const [name, config] of [
   ['soft prompt', { kind: 'soft-prompt', virtualTokens: 2, init: 'vocab' }],
   ['LoRA', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'up_proj'], rslora: false }],

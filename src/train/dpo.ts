@@ -28,6 +28,8 @@ export interface DpoOptions {
   seed: number;
   beta: number;
   loss: PreferenceLoss;
+  /** Weight of the chosen responses' per-token NLL added to the loss (RPO; 0 = plain DPO). */
+  sftWeight?: number;
 }
 
 interface PairBatch {
@@ -106,8 +108,8 @@ export function dpoObjective(
     const P = pb.idx.length;
     const shape = { P, T: prep.shape.T, K: prep.shape.K };
     const withGrads = step !== null;
-    const g = await cache.get(`pref:${withGrads ? 'train' : 'eval'}:${o.loss}:${o.beta}:${P}x${shape.T}x${shape.K}:${adapter.id}`, () =>
-      buildPreferenceStep(m.cfg, adapter, shape, { kind: o.loss, beta: o.beta }, withGrads),
+    const g = await cache.get(`pref:${withGrads ? 'train' : 'eval'}:${o.loss}:${o.beta}:${o.sftWeight ?? 0}:${P}x${shape.T}x${shape.K}:${adapter.id}`, () =>
+      buildPreferenceStep(m.cfg, adapter, shape, { kind: o.loss, beta: o.beta, sftWeight: o.sftWeight }, withGrads),
     );
     const refArr = new Float32Array(2 * P);
     pb.idx.forEach((i, j) => {

@@ -95,19 +95,22 @@ export interface PairShape {
   K: number;
 }
 
-/** Per-row log-probabilities of the labelled tokens: sum over label slots, rows picked by a one-hot [K, B] input. */
-function sequenceLogpsOf(f: PolicyForward, B: number, K: number): Value {
+/**
+ * Per-row log-probabilities of the labelled tokens: sum over label slots, rows picked by a
+ * one-hot [K, B] input; with the number of labels per row.
+ */
+function sequenceLogpsOf(f: PolicyForward, B: number, K: number): { logps: Value; tokens: Value } {
   const g = f.graph;
   const pos = g.input('label_pos', [K], 'int64');
   const labels = g.input('label_ids', [K], 'int64');
   const rowOf = g.input('label_row', [K, B]);
   const lp = targetLogProbs(lmHead(f.weights, op.gather(f.hidden, pos)), labels); // [K]
-  return op.reshape(op.matmul(op.reshape(lp, [1, K]), rowOf), [B]); // [B]
+  return { logps: op.reshape(op.matmul(op.reshape(lp, [1, K]), rowOf), [B]), tokens: op.reduceSum(rowOf, [0]) }; // [B], [B]
 }
 
 /** log p(response | prompt) per row (no gradients). Inputs: the batch, label_row [K, B]. Output: logps [B]. */
 export function buildSequenceLogps(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape): Record<string, Value> {
-  return { logps: sequenceLogpsOf(policyForward(cfg, adapter, s.B, s.T), s.B, s.K) };
+  return { logps: sequenceLogpsOf(policyForward(cfg, adapter, s.B, s.T), s.B, s.K).logps };
 }
 
 /**
@@ -119,16 +122,23 @@ export function buildPreferenceStep(
   cfg: ModelConfig,
   adapter: PeftAdapter,
   s: PairShape,
-  loss: { kind: PreferenceLoss; beta: number },
+  loss: { kind: PreferenceLoss; beta: number; sftWeight?: number },
   withGrads = true,
 ): Record<string, Value> {
   const R = 2 * s.P;
   const f = policyForward(cfg, adapter, R, s.T);
-  const logps = sequenceLogpsOf(f, R, s.K);
+  const { logps, tokens } = sequenceLogpsOf(f, R, s.K);
   const ref = f.graph.input('ref_logps', [R]);
   const diff = op.sub(logps, ref); // log pi - log ref, per row
   const d = op.sub(op.slice(diff, 0, 0, s.P), op.slice(diff, 0, s.P, R)); // [P]
-  const lossSum = op.reduceSum(preferenceLoss(loss.kind, d, loss.beta), [0]);
+  let perPair = preferenceLoss(loss.kind, d, loss.beta); // [P]
+  if (loss.sftWeight) {
+    // RPO (Pang et al. 2024): + w * NLL of the chosen response per token, which keeps DPO from
+    // lowering the chosen answer along with the rejected one.
+    const chosenNll = op.div(op.neg(op.slice(logps, 0, 0, s.P)), op.maximum(op.slice(tokens, 0, 0, s.P), 1));
+    perPair = op.add(perPair, op.mul(chosenNll, loss.sftWeight));
+  }
+  const lossSum = op.reduceSum(perPair, [0]);
   return { logps, loss_sum: lossSum, ...(withGrads ? trainableGrads(f, adapter, lossSum) : {}) };
 }
 

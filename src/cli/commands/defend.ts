@@ -26,6 +26,7 @@ const schema = z.object({
   sftEpochs: int.pipe(z.number().int().min(1)).default(2),
   dpoEpochs: int.pipe(z.number().int().min(0)).default(1),
   beta: num.pipe(z.number().positive()).default(0.1),
+  sftWeight: num.pipe(z.number().min(0)).default(1),
   lr: num.pipe(z.number().positive()).optional(),
   dpoLr: num.pipe(z.number().positive()).optional(),
   seed: int.default(0),
@@ -61,12 +62,13 @@ export async function runDefend(raw: Record<string, unknown>): Promise<{ table: 
   let final = sftDir;
   if (o.dpoEpochs > 0) {
     final = join(o.out, 'dpo');
-    // DPO after SFT at a tenth of the SFT rate: at the SFT rate it over-optimises (plum-micro,
-    // LoRA: clean utility 100% -> 78% at 2e-3, 86% at 2e-4; src/micro/README.md).
+    // DPO after SFT at a tenth of the SFT rate, with the chosen answers' NLL (RPO): plain DPO
+    // over-optimises (plum-micro, LoRA: clean utility 100% -> 78% at 2e-3, 86% at 2e-4; with
+    // the NLL term at 2e-4 97.5%; src/micro/README.md).
     const dpoLr = o.dpoLr ?? (o.lr ?? DEFAULT_LR[method]) / 10;
-    await runDpoCommand({ ...common, pairs: join(o.out, 'defense-pairs.jsonl'), adapter: sftDir, epochs: String(o.dpoEpochs), beta: String(o.beta), lr: String(dpoLr), out: final });
+    await runDpoCommand({ ...common, pairs: join(o.out, 'defense-pairs.jsonl'), adapter: sftDir, epochs: String(o.dpoEpochs), beta: String(o.beta), sftWeight: String(o.sftWeight), lr: String(dpoLr), out: final });
   }
-  // Both stages are reported: on plum-micro the SFT stage alone is the better defense.
+  // Both stages are reported side by side.
   const variants: Variant[] = [
     { name: 'base', model: m, adapter: null },
     ...(final !== sftDir ? [{ name: 'sft', model: m, adapter: loadAdapterForModel(sftDir, m) }] : []),
@@ -98,6 +100,7 @@ export function register(program: Command): void {
     .option('--beta <x>', 'DPO beta (default 0.1)')
     .option('--lr <x>', 'SFT learning rate (default: the method default)')
     .option('--dpo-lr <x>', 'DPO learning rate (default: a tenth of the SFT rate)')
+    .option('--sft-weight <w>', "DPO: add w x the chosen answer's per-token NLL (RPO; default 1, 0 = plain DPO)")
     .option('--seed <n>', 'seed (default 0)')
     .option('--limit <n>', 'evaluation cases per group (0 = all; over-refusal: 50)')
     .option('--shared-dir <dir>', 'folder with datasets/xstest for the over-refusal suite (default ../shared)')

@@ -26,6 +26,7 @@ const dpoExtra = {
   adapter: z.string().optional(),
   beta: coerceNum.pipe(z.number().positive()).default(0.1),
   loss: z.enum(PREFERENCE_LOSSES).default('sigmoid'),
+  sftWeight: coerceNum.pipe(z.number().min(0)).default(0),
 };
 
 /** Tokenise a pair: chosen and rejected completions of the same prompt, loss on the responses. */
@@ -90,7 +91,7 @@ export async function runDpoCommand(raw: Record<string, unknown>): Promise<void>
     policy,
     { pairs: train, ref: refAll.slice(0, train.length) },
     { pairs: heldOut, ref: refAll.slice(train.length) },
-    { batchSize: o.batchSize, seed: o.seed, beta: o.beta, loss: o.loss },
+    { batchSize: o.batchSize, seed: o.seed, beta: o.beta, loss: o.loss, sftWeight: o.sftWeight },
   );
   const params = trainables(policy, m.lm.weights);
   const res = await trainLoop(params, objective, loopOptions(o, `dpo ${policy.config.kind}`, fingerprintOf(o, hash)));
@@ -110,6 +111,7 @@ export function registerDpo(train: Command): void {
     .option('--adapter <dir>', 'continue this (SFT) adapter; it is also the frozen reference')
     .option('--beta <x>', 'strength of the KL anchor to the reference (default 0.1)')
     .option('--loss <l>', `preference loss: ${PREFERENCE_LOSSES.join(' | ')} (default sigmoid)`)
+    .option('--sft-weight <w>', "add w x the chosen response's per-token NLL (RPO; default 0)")
     .option('--max-length <n>', 'longest pair in tokens (default min(context, 2048))')
     .option('--overlong <policy>', 'over-long pairs: error | drop (default error)')
     .option('--held-out-fraction <x>', 'hold out this share of pairs for evaluation')
