@@ -194,7 +194,9 @@ test('a client that disconnects frees its rows (streamed and not)', async () => 
   await readSse(res, () => ++chunks === 3 && ac.abort()).catch(() => {});
   const ac2 = new AbortController();
   const plain = fetch(srv.url + '/v1/completions', { method: 'POST', headers: auth, body: body.replace('"stream":true', '"stream":false'), signal: ac2.signal });
-  setTimeout(() => ac2.abort(), 100);
+  // Abort once the server is generating for it (a fixed delay raced a fast machine).
+  for (const t0 = Date.now(); (await health()).running === 0 && Date.now() - t0 < 5000; ) await new Promise((r) => setTimeout(r, 2));
+  ac2.abort();
   await assert.rejects(plain);
   await new Promise((r) => setTimeout(r, 200));
   const after = await health();
