@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createDecodeStream, type PlumTokenizer } from '../model/tokenizer.js';
+import { join } from 'node:path';
+import { createDecodeStream, loadTokenizer, type PlumTokenizer } from '../model/tokenizer.js';
+import { encodeChat } from '../model/load.js';
+import { REPO_ROOT } from '../testing/shared.js';
 import { CompletionText } from './completion-text.js';
 
 /** One character per token id. */
@@ -41,4 +44,20 @@ test('held-back text that does not become a stop string is released, and the ear
   const r2 = run('abcab', ['abd']);
   assert.equal(r2.value, 'abcab');
   assert.equal(r2.deltas.join(''), 'abcab', 'a partial stop at the end is sent when the choice ends');
+});
+
+test('the first token decodes in the context of the prompt: no stray space after a chat header (space-after-newline tokenizer)', () => {
+  const tok = loadTokenizer(join(REPO_ROOT, 'models', 'plum-micro'));
+  const prompt = encodeChat(tok, [{ role: 'user', content: 'Write in upper case: red ball' }]);
+  const full = [...tok.encode(tok.decode(prompt) + 'RED BALL')] as number[];
+  assert.deepEqual(full.slice(0, prompt.length), prompt);
+  const generated = full.slice(prompt.length);
+  const text = (context: number[] | undefined) => {
+    const t = new CompletionText(tok, [], context);
+    for (const id of generated) t.push(id);
+    t.finish();
+    return t.value;
+  };
+  assert.equal(text(prompt), 'RED BALL');
+  assert.equal(text(undefined), ' RED BALL', 'without the prompt the line-start space shows');
 });

@@ -11,11 +11,17 @@ export class CompletionText {
   private sent = 0;
   private stopped = false;
 
+  /**
+   * `prompt`: the prompt's ids, so that the first token decodes as it does after them (a
+   * tokenizer that adds a space after a newline, or SentencePiece's leading "▁", would otherwise
+   * put a stray space at the start of a chat reply or drop a real one).
+   */
   constructor(
     tok: PlumTokenizer,
     private readonly stops: string[],
+    prompt: number[] = [],
   ) {
-    this.stream = tok.createDecodeStream({ skipSpecialTokens: true });
+    this.stream = tok.createDecodeStream({ skipSpecialTokens: true, context: prompt });
   }
 
   /** The final (or so far sent) text. */

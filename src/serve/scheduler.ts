@@ -94,7 +94,7 @@ export class Scheduler {
     let row!: Row;
     const done = new Promise<GenerationResult>((resolve, reject) => {
       row = {
-        req, text: new CompletionText(this.opts.tokenizer, req.stop), rand: seededRandom(req.sampling.seed),
+        req, text: new CompletionText(this.opts.tokenizer, req.stop, req.prompt), rand: seededRandom(req.sampling.seed),
         pending: [], generated: 0, storeAt: 0, cancelled: false, resolve, reject,
       };
     });
