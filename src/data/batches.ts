@@ -70,8 +70,22 @@ export interface Row {
 
 /** Right-pad rows into one batch (T = the power-of-two bucket of the longest row). */
 export function packRows(rows: readonly Row[], padId: number): Batch {
+  return fillRows(rows, bucketLength(longestOf(rows)), padId);
+}
+
+/**
+ * Rows of T tokens, each holding whole examples end to end (right-padded), with `segments`
+ * giving the examples' lengths per row.
+ */
+export function packSegments(rows: readonly (readonly Row[])[], T: number, padId: number): Batch {
+  const flat = rows.map((examples) => ({ ids: examples.flatMap((e) => [...e.ids]), labels: examples.flatMap((e) => [...e.labels]) }));
+  for (const r of flat) if (r.ids.length > T) throw new Error(`packSegments: a row of ${r.ids.length} tokens does not fit ${T}`);
+  return { ...fillRows(flat, T, padId), segments: rows.map((examples) => examples.map((e) => e.ids.length)) };
+}
+
+/** Rows right-padded to T: ids with padId, labels with -100. */
+function fillRows(rows: readonly Row[], T: number, padId: number): Batch {
   const B = rows.length;
-  const T = bucketLength(Math.max(...rows.map((r) => r.ids.length)));
   const ids = new BigInt64Array(B * T).fill(BigInt(padId));
   const labels = new BigInt64Array(B * T).fill(BigInt(IGNORE_INDEX));
   let lossTokens = 0;
@@ -83,27 +97,6 @@ export function packRows(rows: readonly Row[], padId: number): Batch {
     }
   });
   return { ids, labels, lengths: rows.map((r) => r.ids.length), B, T, lossTokens };
-}
-
-/**
- * Rows of T tokens, each holding whole examples end to end (right-padded), with `segments`
- * giving the examples' lengths per row.
- */
-export function packSegments(rows: readonly (readonly Row[])[], T: number, padId: number): Batch {
-  const flat = rows.map((examples) => ({ ids: examples.flatMap((e) => [...e.ids]), labels: examples.flatMap((e) => [...e.labels]) }));
-  for (const r of flat) if (r.ids.length > T) throw new Error(`packSegments: a row of ${r.ids.length} tokens does not fit ${T}`);
-  const B = rows.length;
-  const ids = new BigInt64Array(B * T).fill(BigInt(padId));
-  const labels = new BigInt64Array(B * T).fill(BigInt(IGNORE_INDEX));
-  let lossTokens = 0;
-  flat.forEach((r, b) => {
-    for (let t = 0; t < r.ids.length; t++) {
-      ids[b * T + t] = BigInt(r.ids[t]!);
-      labels[b * T + t] = BigInt(r.labels[t]!);
-      if (r.labels[t] !== IGNORE_INDEX) lossTokens++;
-    }
-  });
-  return { ids, labels, lengths: flat.map((r) => r.ids.length), B, T, lossTokens, segments: rows.map((examples) => examples.map((e) => e.ids.length)) };
 }
 
 /** The longest example (a loop: spreading 100k+ lengths into Math.max overflows the stack). */

@@ -118,12 +118,16 @@ function causalBlockAttention(q: Value, k: Value, v: Value, bias: Value, scale: 
  * Targets equal to `ignoreIndex` give 0 (their index is replaced by 0 before gathering).
  */
 export function targetLogProbs(logits: Value, targets: Value, ignoreIndex = -100): Value {
-  const [N] = logits.shape as [number, number];
+  const { valid, pick } = targetPicker(targets, ignoreIndex);
+  return op.mul(pick(op.logSoftmax(logits)), op.cast(valid, 'float32'));
+}
+
+/** valid [N] (target != ignoreIndex) and pick(x [N, V]) = x[i, target_i] [N] (index 0 where ignored). */
+function targetPicker(targets: Value, ignoreIndex: number): { valid: Value; pick: (x: Value) => Value } {
+  const [N] = targets.shape as [number];
   const valid = op.not(op.equal(targets, ignoreIndex));
-  const zero = logits.graph.constant(new BigInt64Array([0n]), []);
-  const safe = op.where(valid, targets, zero);
-  const lp = op.gatherElements(op.logSoftmax(logits), op.reshape(safe, [N, 1]), 1); // [N, 1]
-  return op.mul(op.reshape(lp, [N]), op.cast(valid, 'float32'));
+  const safe = op.reshape(op.where(valid, targets, targets.graph.constant(new BigInt64Array([0n]), [])), [N, 1]);
+  return { valid, pick: (x) => op.reshape(op.gatherElements(x, safe, 1), [N]) };
 }
 
 /**
@@ -133,11 +137,8 @@ export function targetLogProbs(logits: Value, targets: Value, ignoreIndex = -100
  * 8 ms). A target tied with another maximum counts as a hit.
  */
 export function targetIsMax(logits: Value, targets: Value, ignoreIndex = -100): Value {
-  const [N] = logits.shape as [number, number];
-  const valid = op.not(op.equal(targets, ignoreIndex));
-  const zero = logits.graph.constant(new BigInt64Array([0n]), []);
-  const picked = op.reshape(op.gatherElements(logits, op.reshape(op.where(valid, targets, zero), [N, 1]), 1), [N]);
-  return op.and(op.not(op.less(picked, op.reduceMax(logits, [1]))), valid);
+  const { valid, pick } = targetPicker(targets, ignoreIndex);
+  return op.and(op.not(op.less(pick(logits), op.reduceMax(logits, [1]))), valid);
 }
 
 /**
