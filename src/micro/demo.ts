@@ -24,7 +24,7 @@ import { VoteStore } from '../prefs/store.js';
 import { rng } from '../util/random.js';
 import { mixSeed } from '../data/rng.js';
 import { writeCorpus } from './corpus.js';
-import { defenseData, defendedTask } from './defense.js';
+import { DPO_AFTER_SFT, defenseData, defendedTask } from './defense.js';
 import { followedInjection } from './injection.js';
 import { judgeReal } from './judge.js';
 import { makeInjectionSuite, makeSecretSuite } from './suites.js';
@@ -101,9 +101,8 @@ export async function runDemo(m: LoadedModel, o: DemoOptions): Promise<{ table: 
   let final = f('sft');
   if (pairs.length > 0) {
     writePairs(f('pairs.jsonl'), pairs, 'prompt-chosen-rejected');
-    // As plum defend injection: a tenth of the SFT learning rate and the chosen answers' NLL (RPO);
-    // plain DPO at the SFT rate over-optimises.
-    await runDpoCommand({ ...common, pairs: f('pairs.jsonl'), adapter: f('sft'), epochs: '2', beta: '0.1', sftWeight: '1', lr: String(DEFAULT_LR[o.method] / 10), out: f('dpo') });
+    const dpo = { sftWeight: String(DPO_AFTER_SFT.sftWeight), lr: String(DEFAULT_LR[o.method] * DPO_AFTER_SFT.lrScale) };
+    await runDpoCommand({ ...common, pairs: f('pairs.jsonl'), adapter: f('sft'), epochs: '2', beta: '0.1', ...dpo, out: f('dpo') });
     final = f('dpo');
   }
 

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeCorpus } from '../../micro/corpus.js';
-import { defenseData } from '../../micro/defense.js';
+import { DPO_AFTER_SFT, defenseData } from '../../micro/defense.js';
 import { injectionSuite, secretSuite } from '../../micro/suites.js';
 import { loadModel } from '../../model/load.js';
 import { writePairs } from '../../prefs/pairs.js';
@@ -26,7 +26,7 @@ const schema = z.object({
   sftEpochs: int.pipe(z.number().int().min(1)).default(2),
   dpoEpochs: int.pipe(z.number().int().min(0)).default(1),
   beta: num.pipe(z.number().positive()).default(0.1),
-  sftWeight: num.pipe(z.number().min(0)).default(1),
+  sftWeight: num.pipe(z.number().min(0)).default(DPO_AFTER_SFT.sftWeight),
   lr: num.pipe(z.number().positive()).optional(),
   dpoLr: num.pipe(z.number().positive()).optional(),
   seed: int.default(0),
@@ -62,10 +62,7 @@ export async function runDefend(raw: Record<string, unknown>): Promise<{ table: 
   let final = sftDir;
   if (o.dpoEpochs > 0) {
     final = join(o.out, 'dpo');
-    // DPO after SFT at a tenth of the SFT rate, with the chosen answers' NLL (RPO): plain DPO
-    // over-optimises (plum-micro, LoRA: clean utility 100% -> 78% at 2e-3, 86% at 2e-4; with
-    // the NLL term at 2e-4 97.5%; src/micro/README.md).
-    const dpoLr = o.dpoLr ?? (o.lr ?? DEFAULT_LR[method]) / 10;
+    const dpoLr = o.dpoLr ?? (o.lr ?? DEFAULT_LR[method]) * DPO_AFTER_SFT.lrScale;
     await runDpoCommand({ ...common, pairs: join(o.out, 'defense-pairs.jsonl'), adapter: sftDir, epochs: String(o.dpoEpochs), beta: String(o.beta), sftWeight: String(o.sftWeight), lr: String(dpoLr), out: final });
   }
   // Both stages are reported side by side.

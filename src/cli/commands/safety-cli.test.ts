@@ -28,9 +28,11 @@ test('plum eval safety runs the micro suites on a model and writes the report fi
   assert.deepEqual(json.map((x: { suite: string }) => x.suite), ['micro-injection', 'micro-secret']);
 });
 
-test('one-line errors: unknown suite, demo without a model, defend into an existing folder, bench latency beyond the context, pretrain without data', () => {
+test('one-line errors: unknown suite, demo without a model or with an unknown method, defend into an existing folder or with a negative --sft-weight, bench latency beyond the context, pretrain without data', () => {
   oneLineError(plum(['eval', 'safety', '--model', model, '--suites', 'nope']), /--suites: unknown suite "nope" \(available: injection, secrets/);
   oneLineError(plum(['demo', '--model', join(tmp, 'missing')]), /missing: no model folder \(plum-micro is built by npm run train:micro\)/);
+  oneLineError(plum(['demo', '--method', 'nope']), /demo: --method: .*"lora"\|"soft-prompt"/);
+  oneLineError(plum(['defend', 'injection', '--model', model, '--sft-weight', '-1', '--out', join(tmp, 'neg')]), /defend injection: --sft-weight: .*>=0/);
   writeFileSync(join(tmp, 'exists'), '');
   oneLineError(plum(['defend', 'injection', '--model', model, '--out', join(tmp, 'exists')]), /exists: already exists; choose a new --out or add --force/);
   oneLineError(plum(['bench', 'latency', '--model', model, '--system-prompt-tokens', '5000']), /exceeds the model's context \(512 tokens\)/);
