@@ -7,19 +7,13 @@
  * RUN_DIR: a training run folder; its latest checkpoint's weights replace MODEL_DIR's (MODEL_DIR
  * must then be the model that run started from, e.g. .plum-cache/plum-micro/stage0b for stage1).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadModel } from '../src/model/load.js';
-import { readSafetensors } from '../src/model/safetensors.js';
+import { loadLatestCheckpoint } from './checkpoint.js';
 import { taskAccuracy } from '../src/micro/evaluate.js';
 
 const [base, run, per] = process.argv.slice(2);
 if (!base) throw new Error('usage: scripts/micro-accuracy.ts MODEL_DIR [RUN_DIR] [PER_TASK]');
 const m = loadModel(base);
-if (run) {
-  const latest = JSON.parse(readFileSync(join(run, 'latest.json'), 'utf8'));
-  for (const [k, v] of readSafetensors(join(run, latest.checkpoint, 'params.safetensors')).tensors) m.lm.weights.get(k)!.set(v.data as Float32Array);
-  process.stdout.write(`${run}: ${latest.checkpoint}\n`);
-}
+if (run) process.stdout.write(`${run}: ${loadLatestCheckpoint(m, run)}\n`);
 const acc = await taskAccuracy(m, { seed: 1001, perTask: Number(per ?? 25) });
 process.stdout.write(acc.map((a) => `${a.task} ${(a.accuracy * 100).toFixed(0)}%`).join(', ') + '\n');

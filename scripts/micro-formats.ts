@@ -8,10 +8,8 @@
  * RUN_DIR: a training run folder; its latest checkpoint's weights replace MODEL_DIR's (MODEL_DIR
  * must then be the model that run started from). src/micro/README.md cites its figures.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadModel, encodeChat } from '../src/model/load.js';
-import { readSafetensors } from '../src/model/safetensors.js';
+import { loadLatestCheckpoint } from './checkpoint.js';
 import { generate } from '../src/model/generate.js';
 import { makeDoc } from '../src/micro/docs.js';
 import { rng } from '../src/util/random.js';
@@ -19,10 +17,7 @@ import { pick } from '../src/micro/vocab.js';
 import { DEFAULT_SYSTEM } from '../src/micro/tasks.js';
 const [base, run] = process.argv.slice(2);
 const m = loadModel(base!);
-if (run) {
-  const latest = JSON.parse(readFileSync(join(run, 'latest.json'), 'utf8'));
-  for (const [k, v] of readSafetensors(join(run, latest.checkpoint, 'params.safetensors')).tensors) m.lm.weights.get(k)!.set(v.data as Float32Array);
-}
+if (run) loadLatestCheckpoint(m, run);
 const r = rng(4242);
 const items = Array.from({ length: 40 }, () => { const d = makeDoc(r, { accept: (x) => x.questions.length > 0 }); const q = pick(r, d.questions); return { doc: d.sentences.join(' '), q }; });
 const text = items.map((it) => [...m.tokenizer.encode(`Document: ${it.doc}\nQuestion: ${it.q.question}\nAnswer:`)] as number[]);

@@ -75,5 +75,7 @@ const m = loadModel(model);
 const held = rng(777);
 const tests = Array.from({ length: 50 }, () => make(held));
 const gens = await generate(m.lm, tests.map(([p]) => [...(m.tokenizer.encode(p) as number[])]), { temperature: 0, topK: 0, topP: 1, seed: 0, maxTokens: 16, eosIds: m.eosIds });
-const ok = gens.filter((g, i) => (m.tokenizer.decode(g.tokens).trim() + '\n').startsWith(tests[i]![1].trim() + (tests[i]![1].endsWith('\n') ? '\n' : ''))).length;
+/** An expected continuation ending in a newline must be the whole first line; otherwise its start. */
+const hit = (got: string, want: string): boolean => (want.endsWith('\n') ? (got.trim() + '\n').startsWith(want.trim() + '\n') : got.trim().startsWith(want.trim()));
+const ok = gens.filter((g, i) => hit(m.tokenizer.decode(g.tokens), tests[i]![1])).length;
 process.stdout.write(`${values.probe}: ${ok}/${tests.length} held-out correct after ${values.steps} steps\n`);

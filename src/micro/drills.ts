@@ -50,7 +50,7 @@ export function makeDrill(rand: Rand, maxItems = 8): string {
  * A copy drill: 4-10 distinct words from the vocabulary, " = ", and the same words again. The
  * copy needs an induction head (find the current word earlier in the row, say the word after
  * it), the circuit that copying a word out of a document reuses. Measured on the micro preset
- * from random weights (`scripts/micro-probe.ts --probe induction`, batch 32): at lr 3e-3 it was
+ * from random weights (`scripts/micro-probe.ts --probe copy`, batch 32): at lr 3e-3 it was
  * not learned in 1000 steps (0/50 held-out; nor in 2000 steps in an earlier try); at lr 1e-3
  * the loss falls steeply from step ~500 and the copy is 50/50 held-out after 3000 steps.
  */
