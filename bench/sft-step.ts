@@ -15,6 +15,7 @@ import { graphFeeds } from '../src/train/run.js';
 import { GraphCache } from '../src/runtime/backend.js';
 import type { MethodConfig } from '../src/peft/types.js';
 import { benchModelDir } from './model.js';
+import { median } from './timing.js';
 const m = loadModel(benchModelDir(process.env.PLUM_BENCH_MODEL));
 const [B, T] = [Number(process.argv[2] ?? 2), Number(process.argv[3] ?? 500)];
 const kind = process.argv[4] ?? 'soft-prompt';
@@ -30,6 +31,6 @@ const run = await new GraphCache(m.lm.backend).get('x', () => buildSftStep(m.cfg
 const feeds = graphFeeds(run, adapter, m.lm.weights, prep.feeds, 0);
 const ts: number[] = [];
 for (let i = 0; i < 6; i++) { const t = performance.now(); await run.run(feeds); ts.push(performance.now() - t); }
-ts.shift(); ts.sort((a, b) => a - b);
-console.log(`B=${B} T=${prep.shape.T} ${kind}: ${ts[2]!.toFixed(0)} ms`);
+ts.shift(); // the warm-up
+console.log(`B=${B} T=${prep.shape.T} ${kind}: ${median(ts).toFixed(0)} ms`);
 await run.release?.(); // writes the ORT profile when PLUM_ORT_PROFILE is set
