@@ -5,7 +5,7 @@
  * which inputs need a gradient, so frozen weights get no weight-gradient matmuls.
  */
 import { type Node, Value, reachableNodes } from './ir.js';
-import { add, zeros } from './ops.js';
+import { ScatterElementsAddOp, ScatterNDAddOp, ZerosOp, add, scatterElementsAdd, scatterNDAdd, zeros } from './ops.js';
 
 export function grad(loss: Value, wrt: Value[], seed?: Value): Value[] {
   if (!seed && loss.size !== 1) throw new Error(`grad: loss must be a scalar (got [${loss.shape.join(',')}]); pass a seed cotangent`);
@@ -32,7 +32,7 @@ export function grad(loss: Value, wrt: Value[], seed?: Value): Value[] {
       const gi = gis[i];
       if (!gi || !needs[i]) return;
       const prev = cot.get(inp);
-      cot.set(inp, prev ? add(prev, gi) : gi);
+      cot.set(inp, prev ? accumulate(prev, gi) : gi);
     });
   }
   return wrt.map((w) => {
@@ -44,4 +44,20 @@ export function grad(loss: Value, wrt: Value[], seed?: Value): Value[] {
     }
     return c;
   });
+}
+
+/**
+ * prev + gi. A scatter-add into zeros (a gather's cotangent: the tied embedding's rows) adds
+ * into the other term instead, saving a zero tensor and an Add over it ([V, C] for the embedding
+ * table in full fine-tuning).
+ */
+function accumulate(prev: Value, gi: Value): Value {
+  for (const [s, other] of [[gi, prev], [prev, gi]] as const) {
+    const n = s.node;
+    if (!n || n.inputs[0]!.node?.op !== ZerosOp || other.shape.join() !== s.shape.join()) continue;
+    const [, idx, upd] = n.inputs as [Value, Value, Value];
+    if (n.op === ScatterNDAddOp) return scatterNDAdd(other, idx, upd);
+    if (n.op === ScatterElementsAddOp) return scatterElementsAdd(other, idx, upd, (n.attrs as { axis: number }).axis);
+  }
+  return add(prev, gi);
 }

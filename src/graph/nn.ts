@@ -12,7 +12,7 @@ export function linear(x: Value, w: Value, bias?: Value | null): Value {
   if (x.shape[x.rank - 1] !== inF) throw new Error(`linear: input width ${x.shape[x.rank - 1]} != weight in-features ${inF}`);
   const lead = x.shape.slice(0, -1);
   const x2 = op.reshape(x, [-1, inF]); // [N, in]
-  let y = op.matmul(x2, op.transpose(w, [1, 0])); // [N, out]
+  let y = op.gemm(x2, w, false, true); // [N, out]
   if (bias) y = op.add(y, bias);
   return op.reshape(y, [...lead, out]);
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Graph, ShapeError, type Value } from './ir.js';
+import { Graph, ShapeError, type Value, reachableNodes } from './ir.js';
 import * as op from './ops.js';
 import { grad } from './autodiff.js';
 import { checkGrads, type GradCheckInput, rng, randn } from './testing.js';
@@ -41,6 +41,10 @@ const cases: Case[] = [
   { name: 'matmul', inputs: [f('a', [3, 4]), f('b', [4, 5])], fn: (a, b) => op.matmul(a!, b!) },
   { name: 'matmul (batched, broadcast)', inputs: [f('a', [2, 3, 4]), f('b', [4, 5])], fn: (a, b) => op.matmul(a!, b!) },
   { name: 'matmul (batch both)', inputs: [f('a', [2, 2, 3, 4]), f('b', [2, 1, 4, 2])], fn: (a, b) => op.matmul(a!, b!) },
+  { name: 'gemm', inputs: [f('a', [3, 4]), f('b', [4, 5])], fn: (a, b) => op.gemm(a!, b!) },
+  { name: 'gemm transA', inputs: [f('a', [4, 3]), f('b', [4, 5])], fn: (a, b) => op.gemm(a!, b!, true, false) },
+  { name: 'gemm transB', inputs: [f('a', [3, 4]), f('b', [5, 4])], fn: (a, b) => op.gemm(a!, b!, false, true) },
+  { name: 'gemm transA transB', inputs: [f('a', [4, 3]), f('b', [5, 4])], fn: (a, b) => op.gemm(a!, b!, true, true) },
   { name: 'transpose', inputs: [f('a', [2, 3, 4])], fn: (a) => op.transpose(a!, [2, 0, 1]) },
   { name: 'reshape', inputs: [f('a', [2, 6])], fn: (a) => op.mul(op.reshape(a!, [3, -1]), a!.graph.constant(randn(12, rng(3)), [3, 4])) },
   { name: 'expand', inputs: [f('a', [3, 1])], fn: (a) => op.expand(a!, [2, 3, 4]) },
@@ -59,9 +63,24 @@ const cases: Case[] = [
     fn: (t, i) => op.gather(t!, i!),
   },
   {
+    name: 'tied table: gather then x @ table^T (the scatter adds into the GEMM gradient)',
+    inputs: [f('table', [6, 3]), f('idx', [2, 3], { dtype: 'int64', data: ints([1, 4, 1, 0, 5, 1]) })],
+    fn: (t, i) => op.gemm(op.reshape(op.gather(t!, i!), [6, 3]), t!, false, true),
+  },
+  {
     name: 'gatherElements',
     inputs: [f('x', [3, 5]), f('idx', [3, 1], { dtype: 'int64', data: ints([4, 0, 2]) })],
     fn: (x, i) => op.gatherElements(x!, i!, 1),
+  },
+  {
+    name: 'logSoftmax then a pick (the sparse-cotangent rule)',
+    inputs: [f('x', [3, 5]), f('idx', [3, 1], { dtype: 'int64', data: ints([4, 0, 2]) })],
+    fn: (x, i) => op.gatherElements(op.logSoftmax(x!), i!, 1),
+  },
+  {
+    name: 'logSoftmax then two picks per row, one repeated',
+    inputs: [f('x', [3, 5]), f('idx', [3, 2], { dtype: 'int64', data: ints([4, 4, 0, 1, 2, 3]) })],
+    fn: (x, i) => op.gatherElements(op.logSoftmax(x!), i!, 1),
   },
   {
     name: 'scatterNDAdd (data and updates)',
@@ -115,6 +134,27 @@ test('grad builds no work for frozen inputs', () => {
   const added = g.nodes.slice(before + 1);
   // d/dx through two matmuls: exactly two backward matmuls (no dW matmuls).
   assert.equal(added.filter((n) => n.op.name === 'matmul').length, 2);
+});
+
+test('the weight gradient of x @ W^T is one GEMM with no transpose; a picked logSoftmax has no full-row Sub or ReduceSum', () => {
+  const g = new Graph();
+  const x = g.input('x', [4, 8]);
+  const w = g.input('w', [6, 8]);
+  const y = op.gemm(x, w, false, true); // [4, 6]
+  const idx = g.input('idx', [4, 1], 'int64');
+  const before = g.nodes.length;
+  const loss = op.reduceSum(op.gatherElements(op.logSoftmax(y), idx, 1), [0, 1]);
+  const [dw] = grad(loss, [w]);
+  const added = g.nodes.slice(before).filter((n) => reachableNodes([dw!]).includes(n));
+  assert.deepEqual(added.filter((n) => n.op.name === 'gemm').map((n) => n.attrs), [{ transA: true, transB: false }]);
+  assert.deepEqual(dw!.shape, [6, 8]);
+  assert.ok(!added.some((n) => n.op.name === 'transpose' || n.op.name === 'sub' || (n.op.name === 'reduceSum' && n.inputs[0]!.size > 4)), added.map((n) => n.op.name).join(','));
+  // a tied table (embedding gather + LM head): its rows scatter-add into the head's gradient
+  const t = g.input('t', [6, 8]);
+  const ids = g.input('ids', [4], 'int64');
+  const [dt] = grad(op.reduceSum(op.gemm(op.gather(t, ids), t, false, true), [0, 1]), [t]);
+  assert.equal(dt!.node!.op.name, 'scatterNDAdd');
+  assert.equal(dt!.node!.inputs[0]!.node!.op.name, 'gemm');
 });
 
 test('grad through an op without a vjp rule is an error naming the op', () => {

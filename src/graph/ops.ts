@@ -238,6 +238,40 @@ export const MatMulOp: OpDef<NoAttrs> = {
 };
 export const matmul = (a: Value, b: Value): Value => a.graph.apply(MatMulOp, [a, b], noAttrs);
 
+/**
+ * 2-D GEMM with transposed operands, op(a) @ op(b) where op(x) = x^T when its flag is set (ONNX
+ * Gemm, no C). Its VJP is GEMMs with flags again, so a weight used as W^T ([out, in], as
+ * nn.Linear stores it) gets dW = gy^T x directly: matmul(x, transpose(W)) made
+ * transpose(x^T gy), a [in, out] product and then a Transpose node of every weight gradient
+ * (6.6% of a full fine-tuning step's kernel time; BENCHMARKS.md).
+ */
+export const GemmOp: OpDef<{ transA: boolean; transB: boolean }> = {
+  name: 'gemm',
+  infer(ins, at) {
+    expectDType('gemm', ins, 0, ['float32']);
+    expectDType('gemm', ins, 1, ['float32']);
+    const [a, b] = ins as [TypeInfo, TypeInfo];
+    if (a.shape.length !== 2 || b.shape.length !== 2) throw new ShapeError('gemm', 'inputs must have rank 2', ins);
+    const [m, k] = at.transA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
+    const [k2, n] = at.transB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
+    if (k !== k2) throw new ShapeError('gemm', `inner dimensions differ (${k} vs ${k2}; transA ${at.transA}, transB ${at.transB})`, ins);
+    return { shape: [m, n], dtype: 'float32' };
+  },
+  emit: (e, ins, out, at) =>
+    e.node('Gemm', ins, [out], { transA: { kind: 'int', v: at.transA ? 1 : 0 }, transB: { kind: 'int', v: at.transB ? 1 : 0 } }),
+  vjp(gy, n, needs) {
+    const [a, b] = n.inputs as [Value, Value];
+    const { transA: ta, transB: tb } = n.attrs;
+    // y = op(a) op(b): d op(a) = gy op(b)^T, d op(b) = op(a)^T gy, each transposed back when its flag is set.
+    return [
+      needs[0] ? (ta ? gemm(b, gy, tb, true) : gemm(gy, b, false, !tb)) : null,
+      needs[1] ? (tb ? gemm(gy, a, true, ta) : gemm(a, gy, !ta, false)) : null,
+    ];
+  },
+};
+export const gemm = (a: Value, b: Value, transA = false, transB = false): Value =>
+  a.graph.apply(GemmOp, [a, b], { transA, transB });
+
 // ---------------------------------------------------------------- layout
 
 export const TransposeOp: OpDef<{ perm: readonly number[] }> = {
@@ -439,9 +473,26 @@ export const LogSoftmaxOp: OpDef<NoAttrs> = {
   infer: (ins) => (expectDType('logSoftmax', ins, 0, ['float32']), ins[0]!),
   emit: (e, ins, out) => e.node('LogSoftmax', ins, [out], { axis: { kind: 'int', v: -1 } }),
   vjp(gy, n, needs) {
-    return [needs[0] ? sub(gy, mul(exp(n.output), reduceSum(gy, [-1], true))) : null];
+    if (!needs[0]) return [null];
+    // gy - softmax * rowsum(gy). When gy is zero except where a pick scattered u (the
+    // cross-entropy's gathered target), rowsum(gy) = rowsum(u) and the result is that scatter
+    // into -softmax * rowsum(u): three passes over [N, V] (Exp, Mul, ScatterElements) instead of
+    // six (zeros, scatter, ReduceSum, Exp, Mul, Sub). Finding 14 in BENCHMARKS.md.
+    const sparse = scatteredIntoZeros(gy);
+    if (sparse && sparse.axis === gy.rank - 1) {
+      const u = sparse.updates;
+      const s = u.shape[u.rank - 1] === 1 ? u : reduceSum(u, [-1], true);
+      return [scatterElementsAdd(mul(exp(n.output), neg(s)), sparse.indices, sparse.updates, sparse.axis)];
+    }
+    return [sub(gy, mul(exp(n.output), reduceSum(gy, [-1], true)))];
   },
 };
+/** `v` = scatterElementsAdd(zeros, indices, updates, axis) (a gather's cotangent), else null. */
+function scatteredIntoZeros(v: Value): { indices: Value; updates: Value; axis: number } | null {
+  const n = v.node;
+  if (n?.op !== ScatterElementsAddOp || n.inputs[0]!.node?.op !== ZerosOp) return null;
+  return { indices: n.inputs[1]!, updates: n.inputs[2]!, axis: (n.attrs as { axis: number }).axis };
+}
 export const logSoftmax = (x: Value): Value => x.graph.apply(LogSoftmaxOp, [x], noAttrs);
 
 // ---------------------------------------------------------------- gather / scatter
