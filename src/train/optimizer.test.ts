@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdamW, clipFactor, gradNorm } from './optimizer.js';
+import { CHUNK, simdKernels } from './simd.js';
 
 /** torch.optim.AdamW, written out in float64 (decoupled decay, bias corrections). */
 function referenceAdamW(x0: number[], grads: number[][], o: { lr: number; b1: number; b2: number; eps: number; wd: number }): number[] {
@@ -61,4 +62,27 @@ test('gradNorm and clipFactor: global L2 norm, clipped as clip_grad_norm_', () =
   assert.equal(clipFactor(5, 10), 1);
   assert.ok(Math.abs(clipFactor(5, 1) - 0.2) < 1e-6);
   assert.equal(clipFactor(5, 0), 1);
+});
+
+test('AdamW: the SIMD kernel equals the JavaScript loop on a tensor of several chunks and a ragged tail; so does gradNorm', () => {
+  const n = CHUNK * 2 + 7;
+  const mk = () => ({ name: 'w', data: Float32Array.from({ length: n }, (_, i) => Math.sin(i)), decay: true });
+  const opts = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
+  const [a, b] = [mk(), mk()];
+  const simd = new AdamW([a], opts);
+  const js = new AdamW([b], { ...opts, simd: false });
+  assert.ok(simdKernels(), 'this Node has WebAssembly SIMD');
+  for (let s = 0; s < 3; s++) {
+    const g = new Map([['w', Float32Array.from({ length: n }, (_, i) => Math.cos(i * (s + 1.3)))]]);
+    simd.update(g, 0.01, 0.5);
+    js.update(g, 0.01, 0.5);
+  }
+  let err = 0;
+  for (let i = 0; i < n; i++) err = Math.max(err, Math.abs(a.data[i]! - b.data[i]!), Math.abs(simd.v.get('w')![i]! - js.v.get('w')![i]!));
+  assert.ok(err < 1e-6, `max difference ${err}`);
+  assert.notEqual(a.data[n - 1], mk().data[n - 1]); // the tail was updated
+  const g = Float32Array.from({ length: n }, (_, i) => Math.cos(i));
+  let sq = 0;
+  for (const x of g) sq += x * x;
+  assert.ok(Math.abs(gradNorm(new Map([['g', g]])) - Math.sqrt(sq)) < 1e-5 * Math.sqrt(sq));
 });
