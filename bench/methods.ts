@@ -73,7 +73,13 @@ function usefulWork(a: PeftAdapter, cfg: ReturnType<typeof loadModel>['cfg'], to
   return { gemms, flops: gemmFlops(tokens, gemms) + attention };
 }
 
-async function runOne(name: string): Promise<void> {
+async function runOne(wanted: string): Promise<void> {
+  // a row's full name, or its method kind (`--method lora`)
+  const name = Object.keys(METHODS).find((k) => k === wanted || METHODS[k]!.kind === wanted);
+  if (!name) {
+    console.error(`bench:methods: unknown --method "${wanted}"; use one of ${[...new Set(Object.values(METHODS).map((c) => c.kind))].join(', ')}`);
+    process.exit(1);
+  }
   const m = loadModel(benchModelDir(values.model));
   const adapter = await createAdapter(METHODS[name]!, baseModelOf(m), 0);
   const rows = Array.from({ length: B }, (_, b) => {

@@ -45,6 +45,8 @@ const cases: Case[] = [
   { name: 'gemm transA', inputs: [f('a', [4, 3]), f('b', [4, 5])], fn: (a, b) => op.gemm(a!, b!, true, false) },
   { name: 'gemm transB', inputs: [f('a', [3, 4]), f('b', [5, 4])], fn: (a, b) => op.gemm(a!, b!, false, true) },
   { name: 'gemm transA transB', inputs: [f('a', [4, 3]), f('b', [5, 4])], fn: (a, b) => op.gemm(a!, b!, true, true) },
+  { name: 'gemm alpha + c', inputs: [f('a', [3, 4]), f('b', [5, 4]), f('c', [3, 5])], fn: (a, b, c) => op.gemm(a!, b!, false, true, 0.75, c!) },
+  { name: 'gemm transA alpha + c', inputs: [f('a', [4, 3]), f('b', [4, 5]), f('c', [3, 5])], fn: (a, b, c) => op.gemm(a!, b!, true, false, -2, c!) },
   { name: 'transpose', inputs: [f('a', [2, 3, 4])], fn: (a) => op.transpose(a!, [2, 0, 1]) },
   { name: 'reshape', inputs: [f('a', [2, 6])], fn: (a) => op.mul(op.reshape(a!, [3, -1]), a!.graph.constant(randn(12, rng(3)), [3, 4])) },
   { name: 'expand', inputs: [f('a', [3, 1])], fn: (a) => op.expand(a!, [2, 3, 4]) },
@@ -146,7 +148,7 @@ test('the weight gradient of x @ W^T is one GEMM with no transpose; a picked log
   const loss = op.reduceSum(op.gatherElements(op.logSoftmax(y), idx, 1), [0, 1]);
   const [dw] = grad(loss, [w]);
   const added = g.nodes.slice(before).filter((n) => reachableNodes([dw!]).includes(n));
-  assert.deepEqual(added.filter((n) => n.op.name === 'gemm').map((n) => n.attrs), [{ transA: true, transB: false }]);
+  assert.deepEqual(added.filter((n) => n.op.name === 'gemm').map((n) => n.attrs), [{ transA: true, transB: false, alpha: 1 }]);
   assert.deepEqual(dw!.shape, [6, 8]);
   assert.ok(!added.some((n) => n.op.name === 'transpose' || n.op.name === 'sub' || (n.op.name === 'reduceSum' && n.inputs[0]!.size > 4)), added.map((n) => n.op.name).join(','));
   // a tied table (embedding gather + LM head): its rows scatter-add into the head's gradient

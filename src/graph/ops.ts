@@ -239,38 +239,49 @@ export const MatMulOp: OpDef<NoAttrs> = {
 export const matmul = (a: Value, b: Value): Value => a.graph.apply(MatMulOp, [a, b], noAttrs);
 
 /**
- * 2-D GEMM with transposed operands, op(a) @ op(b) where op(x) = x^T when its flag is set (ONNX
- * Gemm, no C). Its VJP is GEMMs with flags again, so a weight used as W^T ([out, in], as
- * nn.Linear stores it) gets dW = gy^T x directly: matmul(x, transpose(W)) made
- * transpose(x^T gy), a [in, out] product and then a Transpose node of every weight gradient
- * (6.6% of a full fine-tuning step's kernel time; BENCHMARKS.md).
+ * 2-D GEMM, alpha * op(a) @ op(b) (+ c), where op(x) = x^T when its flag is set (ONNX Gemm with
+ * beta 1). Its VJP is GEMMs with flags again, so a weight used as W^T ([out, in], as nn.Linear
+ * stores it) gets dW = gy^T x directly: matmul(x, transpose(W)) made transpose(x^T gy), a
+ * [in, out] product and then a Transpose node of every weight gradient (6.6% of a full
+ * fine-tuning step's kernel time; BENCHMARKS.md). alpha and c let a scaled update be added in
+ * the same kernel (LoRA's y + s * (x A^T) B^T: no Mul and Add over [N, out], forward or back).
  */
-export const GemmOp: OpDef<{ transA: boolean; transB: boolean }> = {
+export const GemmOp: OpDef<{ transA: boolean; transB: boolean; alpha: number }> = {
   name: 'gemm',
   infer(ins, at) {
     expectDType('gemm', ins, 0, ['float32']);
     expectDType('gemm', ins, 1, ['float32']);
-    const [a, b] = ins as [TypeInfo, TypeInfo];
+    const [a, b, c] = ins as [TypeInfo, TypeInfo, TypeInfo | undefined];
     if (a.shape.length !== 2 || b.shape.length !== 2) throw new ShapeError('gemm', 'inputs must have rank 2', ins);
     const [m, k] = at.transA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
     const [k2, n] = at.transB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
     if (k !== k2) throw new ShapeError('gemm', `inner dimensions differ (${k} vs ${k2}; transA ${at.transA}, transB ${at.transB})`, ins);
+    if (c) {
+      expectDType('gemm', ins, 2, ['float32']);
+      if (c.shape.length !== 2 || c.shape[0] !== m || c.shape[1] !== n) throw new ShapeError('gemm', `c must have the product's shape [${m},${n}]`, ins);
+    }
     return { shape: [m, n], dtype: 'float32' };
   },
   emit: (e, ins, out, at) =>
-    e.node('Gemm', ins, [out], { transA: { kind: 'int', v: at.transA ? 1 : 0 }, transB: { kind: 'int', v: at.transB ? 1 : 0 } }),
+    e.node('Gemm', ins, [out], {
+      transA: { kind: 'int', v: at.transA ? 1 : 0 },
+      transB: { kind: 'int', v: at.transB ? 1 : 0 },
+      ...(at.alpha !== 1 ? { alpha: { kind: 'float', v: at.alpha } } : {}),
+    }),
   vjp(gy, n, needs) {
     const [a, b] = n.inputs as [Value, Value];
-    const { transA: ta, transB: tb } = n.attrs;
-    // y = op(a) op(b): d op(a) = gy op(b)^T, d op(b) = op(a)^T gy, each transposed back when its flag is set.
+    const { transA: ta, transB: tb, alpha: s } = n.attrs;
+    // y = s op(a) op(b) + c: d op(a) = s gy op(b)^T, d op(b) = s op(a)^T gy, each transposed back
+    // when its flag is set; dc = gy.
     return [
-      needs[0] ? (ta ? gemm(b, gy, tb, true) : gemm(gy, b, false, !tb)) : null,
-      needs[1] ? (tb ? gemm(gy, a, true, ta) : gemm(a, gy, !ta, false)) : null,
+      needs[0] ? (ta ? gemm(b, gy, tb, true, s) : gemm(gy, b, false, !tb, s)) : null,
+      needs[1] ? (tb ? gemm(gy, a, true, ta, s) : gemm(a, gy, !ta, false, s)) : null,
+      ...(n.inputs.length > 2 ? [needs[2] ? gy : null] : []),
     ];
   },
 };
-export const gemm = (a: Value, b: Value, transA = false, transB = false): Value =>
-  a.graph.apply(GemmOp, [a, b], { transA, transB });
+export const gemm = (a: Value, b: Value, transA = false, transB = false, alpha = 1, c?: Value): Value =>
+  a.graph.apply(GemmOp, c ? [a, b, c] : [a, b], { transA, transB, alpha });
 
 // ---------------------------------------------------------------- layout
 
