@@ -27,6 +27,7 @@ import { buildSftStep } from '../src/train/graph.js';
 import { AdamW } from '../src/train/optimizer.js';
 import { trainables } from '../src/train/loop.js';
 import { gradsOf, graphFeeds } from '../src/train/run.js';
+import { relaunchWithTunedMalloc } from '../bin/allocator.js';
 import { MatMulBaseline } from './baseline.js';
 import { benchModelDir } from './model.js';
 import { type Gemm, gemmFlops, headGemm, layerGemms, transposed, attentionFlops } from './flops.js';
@@ -118,10 +119,13 @@ async function runOne(wanted: string): Promise<void> {
   // the baseline's rate on the same GEMMs (attention is not replayed: its FLOPs are left out of both)
   const gemmOnly = gemmFlops(B * T, work.gemms);
   const matmulGflops = gemmOnly / mSec / 1e9;
-  process.stdout.write(JSON.stringify({ name, sec, tokensPerSec: (B * T) / sec, gflops, matmulGflops, ratio: gflops / matmulGflops, peakGB: hwm, compileS, trainable: params.reduce((s, p) => s + p.data.length, 0) }) + '\n');
+  process.stdout.write(JSON.stringify({ name, sec, tokensPerSec: (B * T) / sec, gflops, matmulGflops, ratio: gflops / matmulGflops, peakGB: hwm, allocator: process.env.PLUM_ALLOCATOR === 'child' ? 'tuned' : 'system', compileS, trainable: params.reduce((s, p) => s + p.data.length, 0) }) + '\n');
 }
 
-if (values.method) await runOne(values.method);
+// the glibc malloc settings of `plum train` (bin/allocator.js; PLUM_ALLOCATOR=system for an A/B)
+if (values.method) {
+  if (!(await relaunchWithTunedMalloc())) await runOne(values.method);
+}
 else {
   console.log(`| method | trainable params | step (s) | tokens/s | useful GFLOPS | MatMul GFLOPS (same run) | ratio | peak memory (GB) |`);
   console.log(`|---|---:|---:|---:|---:|---:|---:|---:|`);
