@@ -7,14 +7,11 @@
  * With no names, runs all. Prints a table and writes bench/results/<date>.json.
  * Without --model, a random model is written once by `plum init` under the OS temp folder.
  */
-import { execSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import * as ort from 'onnxruntime-node';
 import { loadModel } from '../src/model/load.js';
 import { OrtBackend } from '../src/runtime/ort.js';
+import { machineInfo, writeResult } from './machine.js';
 import { CopyBandwidth, MatMulBaseline, ReadBandwidth } from './baseline.js';
 import { type Baselines, type Row, benchDecode, benchModelDir, benchPrefill, benchTrain } from './model.js';
 import { QuietSampler, TimedBackend, median, seconds } from './timing.js';
@@ -37,19 +34,6 @@ const selected = new Set<BenchName>(positionals.length ? (positionals as BenchNa
 const threads = values.threads ? Number(values.threads) : availableParallelism();
 const runsOverride = values.runs ? Number(values.runs) : undefined;
 const runs = (n: number): number => runsOverride ?? n;
-
-function machine() {
-  let cpu = 'unknown';
-  try {
-    const l = execSync('lscpu', { encoding: 'utf8' });
-    const field = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, 'm').exec(l)?.[1]?.trim() ?? '?';
-    cpu = `${field('Model name')} (family ${field('CPU family')}, model ${field('Model')})`;
-  } catch {
-    // not Linux: leave unknown
-  }
-  return { cpu, cores: availableParallelism(), threads, node: process.version, ort: ort.env.versions.node ?? 'unknown' };
-}
-
 
 /** Reference rows: plain MatMul at the doc's shapes, and memory bandwidth. */
 async function referenceRows(ctx: Baselines): Promise<Row[]> {
@@ -114,7 +98,7 @@ function printTable(rows: Row[], markdown: boolean): void {
 }
 
 async function main(): Promise<void> {
-  const info = { ...machine(), date: new Date().toISOString(), loadavgBefore: loadavg()[0]! };
+  const info = { ...machineInfo(threads), date: new Date().toISOString(), loadavgBefore: loadavg()[0]! };
   console.log(`${info.cpu}, ${info.cores} cores, ${threads} ORT threads, Node ${info.node}, onnxruntime-node ${info.ort}`);
   if (info.loadavgBefore > 0.5) console.log(`warning: load average ${info.loadavgBefore.toFixed(2)}: other processes share the CPU; figures will be noisy`);
   const backend = new TimedBackend(new OrtBackend({ threads }));
@@ -135,10 +119,7 @@ async function main(): Promise<void> {
   console.log();
   printTable(rows, values.markdown ?? false);
   const result = { machine: { ...info, loadavgAfter: loadavg()[0]! }, model: dir, modelLoadMs: loadS * 1e3, modelSeconds: (performance.now() - t0) / 1e3, rows };
-  const outDir = new URL('./results/', import.meta.url).pathname;
-  mkdirSync(outDir, { recursive: true });
-  const file = join(outDir, `${info.date.replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+  const file = writeResult('', info.date, result);
   console.log(`\nwrote ${file}`);
 }
 
