@@ -8,6 +8,9 @@
  *   forward: every projection and the LM head (2 T K N each) + attention;
  *   activation gradients: the transposed GEMMs down to the lowest trainable tensor + 2x attention;
  *   weight gradients: 2 T K N for each trainable matrix (LoRA: its two low-rank factors).
+ * A soft prompt's virtual positions count as rows of every projection (the method needs them: its
+ * gradient flows back through them) and as keys and queries of the causal attention; a prefix's
+ * keys count in every query's attention. Padding and masked attention pairs are never counted.
  * Compared with plain ORT MatMuls over the same GEMM shapes, FLOP-weighted, measured in the same
  * process (as `npm run bench` does for prefill and train): the ratio is GEMM efficiency, not the
  * rate of one favourable shape. Timing: 2 untimed steps, `--steps` timed steps (peak memory is
@@ -54,16 +57,21 @@ const T = 128;
  * attention), and the same list, replayed as plain ORT MatMuls, is the baseline.
  */
 function usefulWork(a: PeftAdapter, cfg: ReturnType<typeof loadModel>['cfg'], tokens: number): { gemms: Gemm[]; flops: number } {
-  const layers = layerGemms(cfg);
+  // A soft prompt's virtual positions run through every layer (the prompt's gradient flows back
+  // through them), so they are useful rows of each projection; logits are computed at the real
+  // positions only. A prefix adds its keys to every query's attention.
+  const rows = B * (T + a.virtualTokens);
+  const layers = layerGemms(cfg).map((g) => (a.virtualTokens ? { ...g, M: rows } : g));
   const head = headGemm(cfg);
-  const pairs = B * ((T * (T + 1)) / 2);
+  const S = T + a.virtualTokens;
+  const pairs = B * ((S * (S + 1)) / 2 + S * a.prefixLength);
   const trainable = new Set(a.baseTrainable);
   const lowest = a.config.kind === 'last-layers' ? cfg.numLayers - a.config.layers : 0;
   const below = (name: string) => Number(/layers\.(\d+)\./.exec(name)?.[1] ?? cfg.numLayers) < lowest;
   const gemms: Gemm[] = [...layers, head]; // forward
-  gemms.push(...[head, ...layers.filter((g) => !below(g.weight))].map(transposed)); // activation gradients
+  gemms.push(...[head, ...layers.filter((g) => !below(g.weight))].map((g) => ({ ...transposed(g), ...(g.M ? { M: g.M } : {}) }))); // activation gradients
   // weight gradients dW [N, K] = dy^T [N, M] x [M, K]
-  gemms.push(...[...layers, head].filter((g) => trainable.has(g.weight)).map((g) => ({ weight: g.weight, M: g.N, K: tokens, N: g.K })));
+  gemms.push(...[...layers, head].filter((g) => trainable.has(g.weight)).map((g) => ({ weight: g.weight, M: g.N, K: g.M ?? tokens, N: g.K })));
   if (a.config.kind === 'lora') {
     // per target: x A^T [M, r] and (x A^T) B^T; dx through B then A; the gradients of A [r, K] and B [N, r]
     const r = a.config.r;
