@@ -13,6 +13,7 @@ import { Graph, type Value } from '../src/graph/ir.js';
 import { emitOnnx } from '../src/graph/onnx.js';
 import * as op from '../src/graph/ops.js';
 import type { Gemm } from './flops.js';
+import { median } from './timing.js';
 
 /** A plain ORT session over float32 inputs; run() returns its duration in seconds. */
 class PlainSession {
@@ -86,8 +87,8 @@ export class MatMulBaseline {
 
   /**
    * Baseline seconds for a list of GEMMs [M, K] x [K, N]: each distinct shape runs back to back
-   * (same inputs) until `minS` has passed, and its steady-state time per call counts once per
-   * occurrence in the list. This is the best plain ORT does at those shapes, so the ratio to
+   * (same inputs) for at least `minS` and 3 calls after one untimed call, and its median time per
+   * call counts once per occurrence in the list. This is the best plain ORT does at those shapes, so the ratio to
    * it is a strict one.
    */
   async run(M: number, gemms: Gemm[], minS = 0.02): Promise<number> {
@@ -102,13 +103,16 @@ export class MatMulBaseline {
     for (const { M: m, K, N, count } of shapes.values()) {
       const s = await this.session(m, K, N);
       const feeds = { a: this.random(m, K), b: this.random(K, N) };
+      // the first call after switching sessions wakes the pool's threads: left out; then the
+      // median call, so that one preempted call does not move the baseline
+      await s.run(feeds);
+      const ts: number[] = [];
       let t = 0;
-      let reps = 0;
       do {
-        t += await s.run(feeds);
-        reps++;
-      } while (t < minS);
-      total += (count * t) / reps;
+        ts.push(await s.run(feeds));
+        t += ts.at(-1)!;
+      } while (t < minS || ts.length < 3);
+      total += count * median(ts);
     }
     return total;
   }

@@ -59,7 +59,6 @@ function loop(iLocal: number, body: number[]): number[] {
 }
 
 function buildModule(): Uint8Array<ArrayBuffer> {
-  // adamw(n, b1, 1-b1, b2, 1-b2, scale, decay, stepSize, sqrtBc2, eps): params 0..9; locals i, g, m, v (10..13), splats 14..22
   // adamw(n, b1, 1-b1, b2, 1-b2, scale, decay, stepSize, sqrtBc2, eps): params 0..9; locals i (10),
   // g, m, v (11..13) and the nine scalars splatted to four lanes (14..22)
   const splats = [1, 2, 3, 4, 5, 6, 7, 8, 9];
