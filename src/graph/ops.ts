@@ -322,6 +322,8 @@ export function reshape(x: Value, shape: readonly number[]): Value {
   const known = shape.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
   const resolved = shape.map((d) => (d === -1 ? x.size / known : d));
   if (sameShape(resolved, x.shape)) return x;
+  // a reshape of a reshape is one reshape of the first one's input (or none)
+  if (x.node?.op === ReshapeOp) return reshape(x.node.inputs[0]!, resolved);
   return x.graph.apply(ReshapeOp, [x], { shape: resolved });
 }
 

@@ -106,7 +106,10 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
   };
   const heads = (x: Value, n: number): Value => op.transpose(op.reshape(x, [B, T, n, Dh]), [0, 2, 1, 3]); // [B, n, T, Dh]
 
-  let x = inp.embeds; // [B, T, C]
+  // The residual stream is kept as [B*T, C]: every projection is then a 2-D Gemm with no
+  // reshape before or after it (and none in the backward).
+  const C = inp.embeds.shape[2]!;
+  let x = op.reshape(inp.embeds, [B * T, C]); // [B*T, C]
   const present: KV[] = [];
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}`;
@@ -127,13 +130,13 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
     const ks = [...past.map((p) => p.k), kr];
     const vs = [...past.map((p) => p.v), v];
     const blocks = inp.causal && past.length === 0 ? causalBlocks(T) : 1;
-    const a = attention(qr, ks, vs, inp.bias, 1 / Math.sqrt(Dh), { causalBlocks: blocks }); // [B, T, H*Dh]
+    const a = op.reshape(attention(qr, ks, vs, inp.bias, 1 / Math.sqrt(Dh), { causalBlocks: blocks }), [B * T, -1]); // [B*T, H*Dh]
     x = op.add(x, proj(`${p}.self_attn.o_proj`, a, cfg.oBias));
     // --- MLP block (SwiGLU)
     const m = rmsNorm(x, w.get(`${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);
     const gate = silu(proj(`${p}.mlp.gate_proj`, m, false));
     const up = proj(`${p}.mlp.up_proj`, m, false);
-    x = op.add(x, proj(`${p}.mlp.down_proj`, op.mul(gate, up), false)); // [B, T, C]
+    x = op.add(x, proj(`${p}.mlp.down_proj`, op.mul(gate, up), false)); // [B*T, C]
   }
-  return { hidden: rmsNorm(x, w.get('model.norm.weight'), cfg.rmsNormEps), present };
+  return { hidden: op.reshape(rmsNorm(x, w.get('model.norm.weight'), cfg.rmsNormEps), [B, T, C]), present };
 }
