@@ -6,13 +6,14 @@
 import type { Value } from './ir.js';
 import * as op from './ops.js';
 
-/** x @ W^T for an nn.Linear weight W [out, in]; x [..., in] -> [..., out]. */
-export function linear(x: Value, w: Value, bias?: Value | null): Value {
+/** x @ W^T (+ bias) (+ residual) for an nn.Linear weight W [out, in]; x [..., in] -> [..., out]. */
+export function linear(x: Value, w: Value, bias?: Value | null, residual?: Value): Value {
   const [out, inF] = w.shape as [number, number];
   if (x.shape[x.rank - 1] !== inF) throw new Error(`linear: input width ${x.shape[x.rank - 1]} != weight in-features ${inF}`);
   const lead = x.shape.slice(0, -1);
   const x2 = op.reshape(x, [-1, inF]); // [N, in]
-  let y = op.gemm(x2, w, false, true); // [N, out]
+  // residual + x W^T in one Gemm (its C input), no Add node
+  let y = op.gemm(x2, w, false, true, 1, residual ? op.reshape(residual, [-1, out]) : undefined); // [N, out]
   if (bias) y = op.add(y, bias);
   return op.reshape(y, [...lead, out]);
 }

@@ -42,7 +42,11 @@ export class WeightInputs {
 
 /** Where PEFT methods attach. */
 export interface DecoderHooks {
-  /** Adjust a linear layer's output; `name` is the HF module path (e.g. model.layers.3.self_attn.q_proj). */
+  /**
+   * Adjust a linear layer's output; `name` is the HF module path (e.g. model.layers.3.self_attn.q_proj).
+   * For o_proj and down_proj, `y` already includes the residual stream (x W^T + residual), so
+   * the hook must add to y (as LoRA does), not transform it.
+   */
   linear?(name: string, x: Value, y: Value): Value;
 }
 
@@ -100,8 +104,9 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
   const [B, T] = inp.embeds.shape as [number, number, number];
   const Dh = cfg.headDim;
   const rope = ropeInputs(inp.cos, inp.sin);
-  const proj = (name: string, x: Value, bias: boolean): Value => {
-    const y = linear(x, w.get(`${name}.weight`), bias ? w.get(`${name}.bias`) : null);
+  // residual: added in the projection's own Gemm (C input) instead of an Add after it
+  const proj = (name: string, x: Value, bias: boolean, residual?: Value): Value => {
+    const y = linear(x, w.get(`${name}.weight`), bias ? w.get(`${name}.bias`) : null, residual);
     return hooks.linear ? hooks.linear(name, x, y) : y;
   };
   const heads = (x: Value, n: number): Value => op.transpose(op.reshape(x, [B, T, n, Dh]), [0, 2, 1, 3]); // [B, n, T, Dh]
@@ -131,12 +136,12 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
     const vs = [...past.map((p) => p.v), v];
     const blocks = inp.causal && past.length === 0 ? causalBlocks(T) : 1;
     const a = op.reshape(attention(qr, ks, vs, inp.bias, 1 / Math.sqrt(Dh), { causalBlocks: blocks }), [B * T, -1]); // [B*T, H*Dh]
-    x = op.add(x, proj(`${p}.self_attn.o_proj`, a, cfg.oBias));
+    x = proj(`${p}.self_attn.o_proj`, a, cfg.oBias, x);
     // --- MLP block (SwiGLU)
     const m = rmsNorm(x, w.get(`${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);
     const gate = silu(proj(`${p}.mlp.gate_proj`, m, false));
     const up = proj(`${p}.mlp.up_proj`, m, false);
-    x = op.add(x, proj(`${p}.mlp.down_proj`, op.mul(gate, up), false)); // [B*T, C]
+    x = proj(`${p}.mlp.down_proj`, op.mul(gate, up), false, x); // [B*T, C]
   }
   return { hidden: op.reshape(rmsNorm(x, w.get('model.norm.weight'), cfg.rmsNormEps), [B, T, C]), present };
 }
