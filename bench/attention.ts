@@ -3,7 +3,7 @@
  * (com.microsoft.GroupQueryAttention): L layers of causal attention at SmolLM2-135M's shapes
  * (T = 512, 9 query heads, 3 key/value heads, head width 64), q/k/v fed in [B, T, heads * 64],
  * median of 8 runs, and the largest difference of their outputs
- * (`node --import tsx bench/attention.ts [L]`). BENCHMARKS.md, finding 18.
+ * (`node --import tsx bench/attention.ts [L] [query blocks]`). BENCHMARKS.md, findings 18, 23.
  */
 import { Graph, type OpDef } from '../src/graph/ir.js';
 import * as op from '../src/graph/ops.js';
@@ -24,6 +24,7 @@ const rnd = (n: number) => new Float32Array(n).map(() => Math.random() - 0.5);
 const q = rnd(B * T * H * Dh), k = rnd(B * T * Hkv * Dh), v = rnd(B * T * Hkv * Dh);
 const bias = new Float32Array(B * T * T).map((_, i) => ((i % T) > Math.floor(i / T) ? -1e9 : 0));
 const L = Number(process.argv[2] ?? 30);
+const NB = Number(process.argv[3] ?? 4); // causal query blocks of the composite
 async function time(name: string, build: (g: Graph) => any) {
   const g = new Graph();
   const y = build(g);
@@ -37,11 +38,11 @@ async function time(name: string, build: (g: Graph) => any) {
   return out.y as Float32Array;
 }
 // L independent attention layers chained through a cheap add so none is removed
-const ours = await time('composite (4 causal blocks)', (g) => {
+const ours = await time(`composite (${NB} causal blocks)`, (g) => {
   const qi = g.input('q', [B, T, H * Dh]), ki = g.input('k', [B, T, Hkv * Dh]), vi = g.input('v', [B, T, Hkv * Dh]), bi = g.input('bias', [B, 1, T, T]);
   const qh = op.transpose(op.reshape(qi, [B, T, H, Dh]), [0, 2, 1, 3]), kh = op.transpose(op.reshape(ki, [B, T, Hkv, Dh]), [0, 2, 1, 3]), vh = op.transpose(op.reshape(vi, [B, T, Hkv, Dh]), [0, 2, 1, 3]);
   let acc: any = null;
-  for (let l = 0; l < L; l++) { const o = attention(op.add(qh, l), kh, vh, bi, 1 / Math.sqrt(Dh), { causalBlocks: 4 }); acc = acc ? op.add(acc, o) : o; }
+  for (let l = 0; l < L; l++) { const o = attention(op.add(qh, l), kh, vh, bi, 1 / Math.sqrt(Dh), { causalBlocks: NB }); acc = acc ? op.add(acc, o) : o; }
   return acc;
 });
 const gqa = await time('GroupQueryAttention', (g) => {
