@@ -9,6 +9,13 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** Median milliseconds of `n` calls of `f` (each awaited). */
+export async function medianMs(f: () => unknown, n: number): Promise<number> {
+  const ts: number[] = [];
+  for (let i = 0; i < n; i++) ts.push((await seconds(f)) * 1e3);
+  return median(ts);
+}
+
 export async function seconds(f: () => unknown): Promise<number> {
   const t0 = performance.now();
   await f();

@@ -1,13 +1,14 @@
 /**
  * glibc malloc settings for training runs, applied by relaunching the process once.
  *
- * A full fine-tuning step of SmolLM2-135M (4 x 128) page-faults ~56k fresh pages per step
- * (~225 MB): large blocks that ONNX Runtime allocates and frees inside every run go back to the
- * kernel (glibc serves blocks above its mmap threshold with mmap and unmaps them on free), and the
- * next run faults them in again. With mmap off and no trimming, freed blocks stay in the heap and
- * are reused: ~12k faults per step, and the step 1.99 -> 1.64 s (bench:methods --method full,
- * BENCHMARKS.md finding 16); PEFT methods unchanged, peak memory +0.1 GB. Preallocated output
- * buffers do not help (the faults are in ORT's own allocations), and glibc reads these settings
+ * A full fine-tuning step of SmolLM2-135M (4 x 128) page-faults fresh memory every run: large
+ * blocks that ONNX Runtime allocates and frees inside each run go back to the kernel (glibc serves
+ * blocks above its mmap threshold with mmap and unmaps them on free), and the next run faults
+ * them in again. With mmap off and no trimming, freed blocks stay in the heap and are reused:
+ * `bench/sft-step.ts 4 128 full` 909k -> 682k page faults and 1.73-1.78 -> 1.40-1.50 s per run,
+ * `bench/methods.ts --method full` 1.97-2.03 -> 1.61-1.70 s per step (BENCHMARKS.md finding 16);
+ * PEFT methods unchanged, peak memory +0.1 GB. Preallocated output buffers do not help (the
+ * faults are in ORT's own allocations), and glibc reads these settings
  * only at process start, hence the relaunch: the parent waits, passes its exit code on, forwards
  * SIGTERM/SIGHUP (Ctrl-C reaches the child directly: same process group), and the child exits
  * when the parent dies (its IPC channel closes), so no orphan is left training.
@@ -17,7 +18,7 @@
  */
 import { spawn } from 'node:child_process';
 
-export const TUNED_MALLOC_ENV = { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: '1099511627776' };
+const TUNED_MALLOC_ENV = { MALLOC_MMAP_MAX_: '0', MALLOC_TRIM_THRESHOLD_: '1099511627776' };
 const MARK = 'PLUM_ALLOCATOR';
 
 function glibc() {

@@ -3,6 +3,7 @@
  * A [r, in] starts Kaiming-uniform, B [out, r] starts at zero, so the adapter starts as the
  * identity. Saved with PEFT's names: base_model.model.<module>.lora_A.weight / lora_B.weight.
  */
+import { linear } from '../graph/nn.js';
 import * as op from '../graph/ops.js';
 import type { Value } from '../graph/ir.js';
 import { expectedTensorShapes, type ModelConfig } from '../model/config.js';
@@ -73,11 +74,9 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
           const a = byName.get(loraParamName(name, 'A'))!;
           const b = byName.get(loraParamName(name, 'B'))!;
           const xd = seed ? op.mul(x, op.dropoutMask(seed, x.shape, config.dropout, ++salt)) : x;
-          const inF = x.shape[x.rank - 1]!;
-          const out = y.shape[y.rank - 1]!;
-          const h = op.gemm(op.reshape(xd, [-1, inF]), g.input(a.name, a.shape), false, true); // [N, r]
+          const h = op.reshape(linear(xd, g.input(a.name, a.shape)), [-1, config.r]); // [N, r]
           // y + scale * h B^T in one Gemm (alpha, c): no Mul or Add over [N, out], forward or back.
-          const sum = op.gemm(h, g.input(b.name, b.shape), false, true, scale, op.reshape(y, [-1, out])); // [N, out]
+          const sum = op.gemm(h, g.input(b.name, b.shape), false, true, scale, op.reshape(y, [-1, y.shape[y.rank - 1]!])); // [N, out]
           return op.reshape(sum, y.shape);
         },
       };

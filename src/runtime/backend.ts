@@ -55,4 +55,10 @@ export class GraphCache {
   get size(): number {
     return this.cache.size;
   }
+  /** Releases every cached graph and empties the cache (e.g. to write their ORT profiles). */
+  async releaseAll(): Promise<void> {
+    const all = [...this.cache.values()];
+    this.cache.clear();
+    for (const c of await Promise.allSettled(all)) if (c.status === 'fulfilled') await c.value.release?.();
+  }
 }

@@ -36,6 +36,9 @@ test('GraphCache keeps at most maxEntries graphs, least recently used out first,
   assert.deepEqual(released, ['b', 'a']);
   assert.deepEqual([...((await b.run({ x: new Float32Array([1, 2]) })).y as Float32Array)], [2, 4]);
   assert.throws(() => new GraphCache(backend, 0), /maxEntries must be at least 1/);
+  await cache.releaseAll();
+  assert.deepEqual(released.sort(), ['a', 'b', 'b', 'c']);
+  assert.equal(cache.size, 0);
 });
 
 test('a released ORT graph finishes the run in flight, then refuses new runs', async () => {
