@@ -30,8 +30,8 @@ function glibc() {
 /**
  * Relaunches this process (same node flags and arguments) with TUNED_MALLOC_ENV and resolves true
  * once the child has exited and its exit code is set on this process: the caller then does nothing
- * more. Resolves false where the process should run the work itself (already the child, opted out,
- * or not glibc).
+ * more (also after a one-line error for an unknown PLUM_ALLOCATOR value, exit code 1). Resolves
+ * false where the process should run the work itself (already the child, opted out, or not glibc).
  */
 export async function relaunchWithTunedMalloc() {
   const env = process.env;
@@ -41,6 +41,11 @@ export async function relaunchWithTunedMalloc() {
       process.on('disconnect', () => process.kill(process.pid, 'SIGKILL'));
     }
     return false;
+  }
+  if (env[MARK] !== undefined && env[MARK] !== 'system') {
+    process.stderr.write(`plum: PLUM_ALLOCATOR="${env[MARK]}" is not understood: unset it, or set it to "system" to keep glibc's default malloc settings\n`);
+    process.exitCode = 1;
+    return true;
   }
   if (env[MARK] === 'system' || 'MALLOC_MMAP_MAX_' in env || 'GLIBC_TUNABLES' in env || !glibc()) return false;
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {

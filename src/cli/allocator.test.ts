@@ -35,6 +35,10 @@ test('relaunch: the child has the malloc settings and the parent exits with its 
       [{ MALLOC_MMAP_MAX_: '5' }, '- 5 -'],
       [{ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' }, '- - -'],
     ];
+    const bad = run({ PLUM_ALLOCATOR: 'jemalloc' });
+    assert.equal(bad.status, 1);
+    assert.equal(bad.stdout, '');
+    assert.equal(bad.stderr, 'plum: PLUM_ALLOCATOR="jemalloc" is not understood: unset it, or set it to "system" to keep glibc\'s default malloc settings\n');
     for (const [extra, out] of cases) {
       const s = run(extra);
       assert.equal(s.status, 7, JSON.stringify(extra));
