@@ -2,7 +2,8 @@
  * Training speed and peak memory of every PEFT method on SmolLM2-135M shapes, batch 4 x 128
  * (`npm run bench:methods [-- --model DIR --steps N]`). Each method runs in its own process so
  * that its peak resident memory (VmHWM) is its own. A step = forward + backward of the real
- * SFT training graph (loss on every position) + the AdamW update.
+ * SFT training graph (loss on every position) + gradient clipping (max norm 1, the norm from the
+ * graph's grad_sumsq, as the training loop does) + the AdamW update.
  *
  * Useful FLOPs per step (T = B x 128 tokens):
  *   forward: every projection and the LM head (2 T K N each) + attention;
@@ -29,9 +30,9 @@ import type { MethodConfig, PeftAdapter } from '../src/peft/types.js';
 import { GraphCache } from '../src/runtime/backend.js';
 import { prepareBatch } from '../src/train/feeds.js';
 import { buildSftStep } from '../src/train/graph.js';
-import { AdamW } from '../src/train/optimizer.js';
+import { AdamW, clipFactor } from '../src/train/optimizer.js';
 import { trainables } from '../src/train/loop.js';
-import { gradsOf, graphFeeds } from '../src/train/run.js';
+import { gradSumSqOf, gradsOf, graphFeeds } from '../src/train/run.js';
 import { relaunchWithTunedMalloc } from '../bin/allocator.js';
 import { MatMulBaseline } from './baseline.js';
 import { machineInfo, writeResult } from './machine.js';
@@ -108,7 +109,8 @@ async function runOne(wanted: string): Promise<void> {
   const opt = new AdamW(params, { lr: 1e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
   const step = async (i: number) => {
     const out = await run.run(graphFeeds(run, adapter, m.lm.weights, prep.feeds, i));
-    opt.update(gradsOf(out), 1e-5);
+    // as the training loop does for one micro-batch: the clipping norm from the graph's grad_sumsq
+    opt.update(gradsOf(out), 1e-5, clipFactor(Math.sqrt(gradSumSqOf(out)!), 1));
   };
   // two untimed steps: the first compiles and sizes ORT's arena, the second still faults in memory
   // that later steps reuse (full fine-tuning: 3.1 s, then 1.6-1.7 s)

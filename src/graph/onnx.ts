@@ -137,12 +137,22 @@ export function emitOnnx(outputs: Record<string, Value>, graphName = 'plum'): Em
     }
     return n;
   };
+  // A node's output that is a graph output takes the output's name, so that no Identity copies it
+  // (ORT removes such an Identity only when nothing else reads the value: a training graph's
+  // gradients, also read by their sum of squares, were copied, 538 MB per full fine-tuning step).
+  // (Names of the form the emitter generates, v12 or Mul_3, keep the Identity.)
+  const direct = new Set<string>();
+  for (const [name, v] of Object.entries(outputs)) {
+    if (v.kind !== 'node' || names.has(v) || /^v\d+$|^[A-Za-z]+_\d+$/.test(name)) continue;
+    names.set(v, name);
+    direct.add(name);
+  }
   for (const n of nodes) n.op.emit(e, n.inputs.map(nameOf), nameOf(n.output), n.attrs, n);
 
-  // Outputs: an output that is an input/const or listed twice gets an Identity so names are unique.
+  // Other outputs (an input, a constant, a value listed twice) get an Identity so names are unique.
   const outputNames: string[] = [];
   for (const [name, v] of Object.entries(outputs)) {
-    e.node('Identity', [nameOf(v)], [name]);
+    if (!direct.has(name)) e.node('Identity', [nameOf(v)], [name]);
     outputNames.push(name);
   }
 

@@ -5,6 +5,7 @@ import * as op from './ops.js';
 import { grad } from './autodiff.js';
 import { checkGrads, type GradCheckInput, rng, randn } from './testing.js';
 import { OrtBackend } from '../runtime/ort.js';
+import { emitOnnx } from './onnx.js';
 
 const backend = new OrtBackend({ threads: 1 });
 const TOL = 2e-3; // float32 central differences, h=1e-2: see testing.ts
@@ -56,6 +57,8 @@ const cases: Case[] = [
   { name: 'reduceSum', inputs: [f('a', [2, 3, 4])], fn: (a) => op.reduceSum(a!, [0, 2], false) },
   { name: 'reduceMean keepdims', inputs: [f('a', [2, 3, 4])], fn: (a) => op.reduceMean(a!, [-1], true) },
   { name: 'reduceMean (two axes)', inputs: [f('a', [2, 3, 4])], fn: (a) => op.reduceMean(a!, [0, 2], false) },
+  { name: 'reduceSumSquare', inputs: [f('a', [2, 3, 4])], fn: (a) => op.reduceSumSquare(a!, [0, 2], false) },
+  { name: 'reduceSumSquare (all axes)', inputs: [f('a', [3, 4])], fn: (a) => op.reduceSumSquare(a!, [0, 1]) },
   { name: 'pow (square)', inputs: [f('a', [6])], fn: (a) => op.pow(a!, 2) },
   { name: 'softmax', inputs: [f('a', [3, 5])], fn: (a) => op.softmax(a!) },
   { name: 'logSoftmax', inputs: [f('a', [3, 5])], fn: (a) => op.logSoftmax(a!) },
@@ -201,4 +204,19 @@ test('silu (one QuickGelu kernel) equals x * sigmoid(x)', async () => {
   const [a, b] = [out.a as Float32Array, out.b as Float32Array];
   for (let i = 0; i < 64; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-6, `x=${xs[i]}: ${a[i]} vs ${b[i]}`);
   assert.ok(Math.abs(a[40]! - 2 / (1 + Math.exp(-2))) < 1e-6);
+});
+
+test('ONNX emission: an output also read by another node is named directly (no Identity copy); inputs and repeats get one', async () => {
+  const g = new Graph();
+  const x = g.input('x', [4]);
+  const y = op.mul(x, 2);
+  const outputs = { y, total: op.reduceSumSquare(y, [0]), again: y, echo: x };
+  const onnx = emitOnnx(outputs);
+  const identities = Buffer.from(onnx.bytes).toString('latin1').split('Identity').length - 1;
+  assert.equal(identities, 2 * 2, 'two Identity nodes (op type and node name each spell it): for `again` and `echo`');
+  const out = await (await backend.compile(outputs)).run({ x: new Float32Array([1, 2, 3, 4]) });
+  assert.deepEqual([...(out.y as Float32Array)], [2, 4, 6, 8]);
+  assert.deepEqual([...(out.again as Float32Array)], [2, 4, 6, 8]);
+  assert.deepEqual([...(out.echo as Float32Array)], [1, 2, 3, 4]);
+  assert.equal((out.total as Float32Array)[0], 4 + 16 + 36 + 64);
 });

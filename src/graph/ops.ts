@@ -456,6 +456,26 @@ export function reduceMean(x: Value, axes: readonly number[], keepdims = false):
   return x.graph.apply(ReduceMeanOp, [x], { axes: ax, keepdims });
 }
 
+/**
+ * Sum of squares over axes (ONNX ReduceSumSquare): one read of x, no [x * x] intermediate. The
+ * training graphs use it for the gradients' global norm (clipping), computed where they are made.
+ */
+export const ReduceSumSquareOp: OpDef<{ axes: readonly number[]; keepdims: boolean }> = {
+  name: 'reduceSumSquare',
+  infer: (ins, a) => ({ shape: reducedShape(ins[0]!.shape, a.axes, a.keepdims), dtype: ins[0]!.dtype }),
+  emit: (e, ins, out, a) =>
+    e.node('ReduceSumSquare', ins, [out], { axes: { kind: 'ints', v: a.axes }, keepdims: { kind: 'int', v: a.keepdims ? 1 : 0 } }),
+  vjp(gy, n, needs) {
+    const x = n.inputs[0]!;
+    const kept = reshape(gy, reducedShape(x.shape, n.attrs.axes, true));
+    return [needs[0] ? mul(x, mul(kept, 2)) : null]; // d sum x^2 = 2 x dy
+  },
+};
+export function reduceSumSquare(x: Value, axes: readonly number[], keepdims = false): Value {
+  const ax = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => a - b);
+  return x.graph.apply(ReduceSumSquareOp, [x], { axes: ax, keepdims });
+}
+
 /** Max over axes (no gradient: use it only on stop-gradient paths such as stabilising shifts). */
 export const ReduceMaxOp: OpDef<{ axes: readonly number[]; keepdims: boolean }> = {
   name: 'reduceMax',

@@ -15,6 +15,8 @@ import type { PlumTokenizer } from '../model/tokenizer.js';
 import { readSafetensors } from '../model/safetensors.js';
 import { checkLossGrads } from '../graph/testing.js';
 import { buildSftStep } from '../train/graph.js';
+import { gradNorm } from '../train/optimizer.js';
+import { gradSumSqOf, gradsOf, graphFeeds } from '../train/run.js';
 import { prepareBatch } from '../train/feeds.js';
 import { makeBatches } from '../data/batches.js';
 import { createAdapter } from './registry.js';
@@ -88,6 +90,26 @@ for (const [name, config] of methods) {
     for (const v of g.inputs) if (!(v.name! in feeds)) feeds[v.name!] = base.weights.get(v.name!)!;
     const res = await checkLossGrads(backend, loss, wrt, feeds, { seed: 7, directions: 3 });
     for (const r of res) assert.ok(r.relErr < 2e-3, `analytic ${r.analytic} vs numeric ${r.numeric}`);
+  });
+}
+
+for (const [name, config] of methods) {
+  test(`${name}: the graph's grad_sumsq is each gradient output's sum of squares (the clipping norm)`, async () => {
+    const { base } = makeBase();
+    const a = await createAdapter(config, base, 5);
+    perturb(a);
+    const batch = prepareBatch(cfg, a, makeBatches(rows, { batchSize: 2, seed: 0, epoch: 0, padId: 0 })[0]!);
+    const run = await backend.compile(buildSftStep(cfg, a, batch.shape));
+    const out = await run.run(graphFeeds(run, a, base.weights, batch.feeds, 0));
+    const grads = [...gradsOf(out).values()];
+    const sq = out.grad_sumsq as Float32Array;
+    assert.equal(sq.length, a.params.length + a.baseTrainable.length);
+    grads.forEach((gr, i) => {
+      const want = gr.reduce((s, x) => s + x * x, 0);
+      assert.ok(want > 0 && Math.abs(sq[i]! - want) <= 1e-5 * want, `tensor ${i}: ${sq[i]} vs ${want}`);
+    });
+    const norm = gradNorm(gradsOf(out), 1, false);
+    assert.ok(Math.abs(Math.sqrt(gradSumSqOf(out)!) - norm) <= 1e-5 * norm);
   });
 }
 

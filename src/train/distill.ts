@@ -17,7 +17,7 @@ import { createProgress } from '../util/progress.js';
 import { prepareBatch } from './feeds.js';
 import { buildDistillStep, buildLogitsAt } from './graph.js';
 import type { Objective, StepResult } from './loop.js';
-import { gradsOf, graphFeeds } from './run.js';
+import { gradSumSqOf, gradsOf, graphFeeds } from './run.js';
 
 export interface DistillPrompt {
   /** Token ids of the user prompt as the student sees it. */
@@ -167,7 +167,7 @@ export function distillObjective(
     batches: (epoch) => chunks(shuffled(train, o.seed, epoch)),
     async step(examples, step): Promise<StepResult> {
       const r = await runner.run(adapter, examples, step);
-      return { lossSum: r.kl, weight: r.tokens, tokens: r.tokens, grads: gradsOf(r.out), sums: { agree: r.agree } };
+      return { lossSum: r.kl, weight: r.tokens, tokens: r.tokens, grads: gradsOf(r.out), gradSumSq: gradSumSqOf(r.out), sums: { agree: r.agree } };
     },
     evaluate: heldOut.length
       ? async () => {

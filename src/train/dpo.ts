@@ -15,7 +15,7 @@ import { prepareBatch } from './feeds.js';
 import { buildPreferenceStep, buildSequenceLogps } from './graph.js';
 import type { PreferenceLoss } from './losses.js';
 import type { Objective, StepResult } from './loop.js';
-import { gradsOf, graphFeeds } from './run.js';
+import { gradSumSqOf, gradsOf, graphFeeds } from './run.js';
 
 /** A tokenised preference pair: chosen and rejected rows share the prompt; labels mark the response. */
 export interface PairExample {
@@ -134,7 +134,7 @@ export function dpoObjective(
     batches: (epoch) => chunks(shuffled(train.pairs.map((_, i) => i), o.seed, epoch), o.batchSize).map((idx) => pairBatch(train.pairs, idx, padId)),
     async step(pb, step): Promise<StepResult> {
       const r = await run(train.pairs, train.ref, pb, step);
-      return { lossSum: (r.out.loss_sum as Float32Array)[0]!, weight: r.P, tokens: r.tokens, grads: gradsOf(r.out), sums: r.sums };
+      return { lossSum: (r.out.loss_sum as Float32Array)[0]!, weight: r.P, tokens: r.tokens, grads: gradsOf(r.out), gradSumSq: gradSumSqOf(r.out), sums: r.sums };
     },
     evaluate: heldOut.pairs.length
       ? async () => {

@@ -7,7 +7,8 @@
  *
  * Inputs: ids [B, T] int64; cos, sin [B, T', Dh]; bias [B, 1, T', Pn + T'];
  *         label_pos [K] int64 (flat index into B*T, padding -> 0); label_ids [K] int64 (-100 = padding).
- * Outputs: loss_sum (sum of -log p over labels), correct (argmax hits), grad:<name> per trainable.
+ * Outputs: loss_sum (sum of -log p over labels), correct (argmax hits), grad:<name> per trainable,
+ *          grad_sumsq [n] (each gradient's sum of squares, in the order of the grad outputs).
  */
 import { Graph, type Value } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
@@ -57,7 +58,10 @@ export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number,
   return { graph: g, weights: w, hidden: real, adapterInputs };
 }
 
-/** Gradients of `loss` for the adapter's tensors and its trainable base weights, as outputs grad:<name>. */
+/**
+ * Gradients of `loss` for the adapter's tensors and its trainable base weights, as outputs
+ * grad:<name>, and grad_sumsq [n]: each one's sum of squares.
+ */
 export function trainableGrads(f: PolicyForward, adapter: PeftAdapter, loss: Value): Record<string, Value> {
   const wrt: Value[] = [];
   const names: string[] = [];
@@ -72,7 +76,12 @@ export function trainableGrads(f: PolicyForward, adapter: PeftAdapter, loss: Val
     names.push(name);
   }
   const grads = grad(loss, wrt);
-  return Object.fromEntries(names.map((n, i) => [`grad:${n}`, grads[i]!]));
+  const out: Record<string, Value> = Object.fromEntries(names.map((n, i) => [`grad:${n}`, grads[i]!]));
+  // Each gradient's sum of squares, read where it is made (often still in cache) rather than in a
+  // pass of its own on the host: the loop's clipping norm for a step of one micro-batch.
+  const sq = grads.map((gr) => op.reshape(op.reduceSumSquare(gr!, gr!.shape.map((_, i) => i), true), [1]));
+  if (sq.length > 0) out.grad_sumsq = sq.length === 1 ? sq[0]! : op.concat(sq, 0); // [n]
+  return out;
 }
 
 /** SFT step (or, with withGrads false, the held-out evaluation graph). */

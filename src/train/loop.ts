@@ -18,6 +18,8 @@ export interface StepResult {
   weight: number;
   /** Gradients of lossSum by trainable name. */
   grads: Map<string, Float32Array>;
+  /** The sum of squares of `grads`, where the graph computed it (saves the loop a pass over them). */
+  gradSumSq?: number;
   /** Extra sums to report per unit of weight (e.g. correct tokens). */
   sums?: Record<string, number>;
   tokens: number;
@@ -127,6 +129,7 @@ export async function trainLoop<B>(params: Trainable[], objective: Objective<B>,
     let weight = 0;
     let tokens = 0;
     const sums: Record<string, number> = {};
+    let sumSq: number | undefined; // of one micro-batch's gradients, as the graph computed it
     let micro = 0;
     for (; micro < o.gradAccum; micro++) {
       const b = nextBatch();
@@ -136,7 +139,10 @@ export async function trainLoop<B>(params: Trainable[], objective: Objective<B>,
       weight += r.weight;
       tokens += r.tokens;
       for (const [k, v] of Object.entries(r.sums ?? {})) sums[k] = (sums[k] ?? 0) + v;
-      if (o.gradAccum === 1) for (const [name, g] of r.grads) grads.set(name, g);
+      if (o.gradAccum === 1) {
+        for (const [name, g] of r.grads) grads.set(name, g);
+        sumSq = r.gradSumSq;
+      }
       else
         for (const p of params) {
           const acc = grads.get(p.name)!;
@@ -148,8 +154,10 @@ export async function trainLoop<B>(params: Trainable[], objective: Objective<B>,
     if (micro === 0) break;
     for (const p of params) if (!grads.has(p.name)) grads.set(p.name, new Float32Array(p.data.length)); // a tensor this step did not reach
     const denom = Math.max(weight, 1);
-    // Mean over the weight, then clipped: applied as one factor inside the update.
-    const norm = gradNorm(grads, 1 / denom);
+    // Mean over the weight, then clipped: applied as one factor inside the update. The norm comes
+    // from the graph for one micro-batch (tensors it did not reach are zeros and add nothing),
+    // from a pass over the summed gradients for several.
+    const norm = sumSq !== undefined ? Math.sqrt(sumSq) / denom : gradNorm(grads, 1 / denom);
     const lr = learningRate(state.step, { lr: o.lr, warmup, total, schedule: o.schedule });
     opt.update(grads, lr, clipFactor(norm, o.maxGradNorm) / denom);
     state.step++;

@@ -25,3 +25,15 @@ export function gradsOf(out: Record<string, HostArray>): Map<string, Float32Arra
   for (const [k, v] of Object.entries(out)) if (k.startsWith('grad:')) m.set(k.slice(5), v as Float32Array);
   return m;
 }
+
+/**
+ * The sum of squares of every gradient output, from the graph's grad_sumsq (summed here in
+ * float64); undefined when the graph has none.
+ */
+export function gradSumSqOf(out: Record<string, HostArray>): number | undefined {
+  const sq = out.grad_sumsq as Float32Array | undefined;
+  if (!sq) return undefined;
+  let s = 0;
+  for (const x of sq) s += x;
+  return s;
+}

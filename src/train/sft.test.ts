@@ -95,11 +95,15 @@ test('gradient accumulation: 2 micro-batches of 2 rows make the same step as one
       epochs: 1, maxSteps: 2, gradAccum, lr: 0.1, warmup: 0, schedule: 'constant', weightDecay: 0, beta1: 0.9, beta2: 0.999, eps: 1,
       maxGradNorm: 0, evalEvery: 0, saveEvery: 0, patience: 0, outDir: join(tmp, `accum-${batchSize}-${gradAccum}`), resume: false, label: 't', fingerprint: {}, quiet: true,
     });
-    return { losses: res.losses, params: adapter.params[0]!.data.slice(), init: (await makeAdapter(m, method, 1)).params[0]!.data };
+    const norms = readFileSync(join(tmp, `accum-${batchSize}-${gradAccum}`, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).grad_norm as number);
+    return { losses: res.losses, norms, params: adapter.params[0]!.data.slice(), init: (await makeAdapter(m, method, 1)).params[0]!.data };
   };
   const one = await run(4, 1);
   const two = await run(2, 2);
   one.losses.forEach((l, i) => assert.ok(Math.abs(l - two.losses[i]!) < 1e-5, `step ${i + 1}: loss ${l} vs ${two.losses[i]}`));
+  // one micro-batch: the norm from the graph's grad_sumsq; two: a pass over the summed gradients
+  assert.equal(one.norms.length, 2);
+  one.norms.forEach((n, i) => assert.ok(n > 0 && Math.abs(n - two.norms[i]!) < 1e-5 * n, `step ${i + 1}: grad_norm ${n} vs ${two.norms[i]}`));
   let moved = 0;
   one.params.forEach((x, i) => {
     assert.ok(Math.abs(x - two.params[i]!) < 1e-6, `param ${i}: ${x} vs ${two.params[i]}`);

@@ -11,7 +11,7 @@ import { GraphCache } from '../runtime/backend.js';
 import { prepareBatch } from './feeds.js';
 import { buildSftStep } from './graph.js';
 import type { Objective, StepResult } from './loop.js';
-import { gradsOf, graphFeeds } from './run.js';
+import { gradSumSqOf, gradsOf, graphFeeds } from './run.js';
 
 export interface SftObjectiveOptions {
   batchSize: number;
@@ -67,7 +67,7 @@ export function sftObjective(m: LoadedModel, adapter: PeftAdapter, train: SftExa
     batches: (epoch) => makeBatches(train, { batchSize: o.batchSize, seed: o.seed, epoch, lengthBuckets: o.lengthBuckets, pack: o.pack, padId }),
     async step(batch, step): Promise<StepResult> {
       const { out, tokens } = await runBatch(batch, step);
-      return { lossSum: out.loss_sum![0]!, weight: tokens, tokens, grads: gradsOf(out), sums: { token_acc: out.correct![0]! } };
+      return { lossSum: out.loss_sum![0]!, weight: tokens, tokens, grads: gradsOf(out), gradSumSq: gradSumSqOf(out), sums: { token_acc: out.correct![0]! } };
     },
     evaluate: heldOut.length
       ? async () => {
