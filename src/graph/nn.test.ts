@@ -173,3 +173,32 @@ test('rotary kernel: finite-difference gradient of x (the VJP is the inverse rot
   );
   for (const r of res) assert.ok(r.relErr < TOL, `analytic ${r.analytic} vs numeric ${r.numeric} (rel ${r.relErr})`);
 });
+
+test('grouped-query attention equals a plain loop over heads (head h reads K/V head floor(h / G)), causal blocks too', async () => {
+  const [Bc, Tc, Hc, Hkvc, Dc] = [2, 5, 6, 2, 3]; // G = 3
+  const g = new Graph();
+  const [q, k, v, bias] = [g.input('q', [Bc, Hc, Tc, Dc]), g.input('k', [Bc, Hkvc, Tc, Dc]), g.input('v', [Bc, Hkvc, Tc, Dc]), g.input('bias', [Bc, 1, Tc, Tc])];
+  const Gc = Hc / Hkvc;
+  const r = rng(21);
+  const feeds = { q: randn(Bc * Hc * Tc * Dc, r), k: randn(Bc * Hkvc * Tc * Dc, r), v: randn(Bc * Hkvc * Tc * Dc, r), bias: new Float32Array(Bc * Tc * Tc) };
+  for (let b = 0; b < Bc; b++) for (let t = 0; t < Tc; t++) for (let s = 0; s < Tc; s++) feeds.bias[(b * Tc + t) * Tc + s] = s > t ? -1e9 : 0;
+  const out = await (await backend.compile({ plain: attention(q, k, v, bias, 0.7), blocked: attention(q, k, v, bias, 0.7, { causalBlocks: 2 }) })).run(feeds);
+  for (let b = 0; b < Bc; b++)
+    for (let t = 0; t < Tc; t++)
+      for (let h = 0; h < Hc; h++) {
+        const j = Math.floor(h / Gc);
+        const qv = (d: number) => feeds.q[((b * Hc + h) * Tc + t) * Dc + d]!;
+        const kv = (s: number, d: number, a: Float32Array) => a[((b * Hkvc + j) * Tc + s) * Dc + d]!;
+        const logits = Array.from({ length: Tc }, (_, s) => 0.7 * [0, 1, 2].reduce((acc, d) => acc + qv(d) * kv(s, d, feeds.k), 0) + feeds.bias[(b * Tc + t) * Tc + s]!);
+        const mx = Math.max(...logits);
+        const e = logits.map((x) => Math.exp(x - mx));
+        const z = e.reduce((x, y) => x + y, 0);
+        for (let d = 0; d < Dc; d++) {
+          const want = e.reduce((acc, p, s) => acc + (p / z) * kv(s, d, feeds.v), 0);
+          for (const name of ['plain', 'blocked']) {
+            const got = (out[name] as Float32Array)[(b * Tc + t) * Hc * Dc + h * Dc + d]!; // [B, T, H*Dh]
+            assert.ok(Math.abs(got - want) < 1e-5, `${name} b${b} t${t} h${h} d${d}: ${got} vs ${want}`);
+          }
+        }
+      }
+});
