@@ -1,8 +1,8 @@
 /**
- * One SFT training-graph run (soft prompt of 20 tokens, LoRA r8 on q/v, or full fine-tuning) at
+ * One SFT training-graph run (soft prompt or prefix of 20 tokens, LoRA r8 on q/v or on all projections, or full fine-tuning) at
  * B rows of T tokens on SmolLM2-135M shapes (or the model folder in PLUM_BENCH_MODEL), loss on
  * the last 64 positions of each row (all of them with `full`); median of 5 runs after one
- * warm-up (`node --import tsx bench/sft-step.ts B T [soft-prompt|lora|full]`). Used for the
+ * warm-up (`node --import tsx bench/sft-step.ts B T [soft-prompt|prefix|lora|lora-all|full]`). Used for the
  * sequence-length A/Bs in BENCHMARKS.md (finding 10); run it on the code before and after.
  */
 import { packRows } from '../src/data/batches.js';
@@ -21,7 +21,9 @@ const [B, T] = [Number(process.argv[2] ?? 2), Number(process.argv[3] ?? 500)];
 const kind = process.argv[4] ?? 'soft-prompt';
 const cfg: MethodConfig =
   kind === 'lora' ? { kind: 'lora', r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'v_proj'], rslora: false }
+  : kind === 'lora-all' ? { kind: 'lora', r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], rslora: false }
   : kind === 'full' ? { kind: 'full' }
+  : kind === 'prefix' ? { kind: 'prefix', virtualTokens: 20, init: 'random' }
   : { kind: 'soft-prompt', virtualTokens: 20, init: 'vocab' };
 const lossFrom = kind === 'full' ? 0 : T - 64;
 const adapter = await createAdapter(cfg, baseModelOf(m), 0);

@@ -174,7 +174,7 @@ test('rotary kernel: finite-difference gradient of x (the VJP is the inverse rot
   for (const r of res) assert.ok(r.relErr < TOL, `analytic ${r.analytic} vs numeric ${r.numeric} (rel ${r.relErr})`);
 });
 
-test('grouped-query attention equals a plain loop over heads (head h reads K/V head floor(h / G)), causal blocks too', async () => {
+test('grouped-query attention equals a plain loop over heads (head h reads K/V head floor(h / G)): causal query blocks, key blocks concatenated or kept split', async () => {
   const [Bc, Tc, Hc, Hkvc, Dc] = [2, 5, 6, 2, 3]; // G = 3
   const g = new Graph();
   const [q, k, v, bias] = [g.input('q', [Bc, Hc, Tc, Dc]), g.input('k', [Bc, Hkvc, Tc, Dc]), g.input('v', [Bc, Hkvc, Tc, Dc]), g.input('bias', [Bc, 1, Tc, Tc])];
@@ -182,7 +182,11 @@ test('grouped-query attention equals a plain loop over heads (head h reads K/V h
   const r = rng(21);
   const feeds = { q: randn(Bc * Hc * Tc * Dc, r), k: randn(Bc * Hkvc * Tc * Dc, r), v: randn(Bc * Hkvc * Tc * Dc, r), bias: new Float32Array(Bc * Tc * Tc) };
   for (let b = 0; b < Bc; b++) for (let t = 0; t < Tc; t++) for (let s = 0; s < Tc; s++) feeds.bias[(b * Tc + t) * Tc + s] = s > t ? -1e9 : 0;
-  const out = await (await backend.compile({ plain: attention(q, k, v, bias, 0.7), blocked: attention(q, k, v, bias, 0.7, { causalBlocks: 2 }) })).run(feeds);
+  // split: two key/value blocks with G*T = 15 > 2*Dh query rows, so attention concatenates them
+  const split = attention(q, [op.slice(k, 2, 0, 2), op.slice(k, 2, 2, Tc)], [op.slice(v, 2, 0, 2), op.slice(v, 2, 2, Tc)], bias, 0.7);
+  // last: the last position alone against the same two blocks (1 * G = 3 rows: the blocks stay split)
+  const last = attention(op.slice(q, 2, Tc - 1, Tc), [op.slice(k, 2, 0, 2), op.slice(k, 2, 2, Tc)], [op.slice(v, 2, 0, 2), op.slice(v, 2, 2, Tc)], op.slice(bias, 2, Tc - 1, Tc), 0.7);
+  const out = await (await backend.compile({ plain: attention(q, k, v, bias, 0.7), blocked: attention(q, k, v, bias, 0.7, { causalBlocks: 2 }), split, last })).run(feeds);
   for (let b = 0; b < Bc; b++)
     for (let t = 0; t < Tc; t++)
       for (let h = 0; h < Hc; h++) {
@@ -195,9 +199,13 @@ test('grouped-query attention equals a plain loop over heads (head h reads K/V h
         const z = e.reduce((x, y) => x + y, 0);
         for (let d = 0; d < Dc; d++) {
           const want = e.reduce((acc, p, s) => acc + (p / z) * kv(s, d, feeds.v), 0);
-          for (const name of ['plain', 'blocked']) {
+          for (const name of ['plain', 'blocked', 'split']) {
             const got = (out[name] as Float32Array)[(b * Tc + t) * Hc * Dc + h * Dc + d]!; // [B, T, H*Dh]
             assert.ok(Math.abs(got - want) < 1e-5, `${name} b${b} t${t} h${h} d${d}: ${got} vs ${want}`);
+          }
+          if (t === Tc - 1) {
+            const got = (out.last as Float32Array)[b * Hc * Dc + h * Dc + d]!;
+            assert.ok(Math.abs(got - want) < 1e-5, `last b${b} h${h} d${d}: ${got} vs ${want}`);
           }
         }
       }

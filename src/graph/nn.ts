@@ -55,9 +55,11 @@ export function applyRope(x: Value, r: RopeInputs): Value {
  * Grouped-query attention without materialising repeated K/V.
  * q [B, H, T, Dh]; k, v [B, Hkv, S, Dh], or lists of blocks [B, Hkv, S_i, Dh] along the key axis
  * (e.g. [cached past; new]) with S = sum S_i; bias [B, 1, T, S] (0 or large negative).
- * Blocks are never concatenated: each gets its own score matmul, the small score blocks are joined
- * for one softmax, and the outputs p_i v_i are summed. Equal to attention over the concatenated
- * keys, without copying the whole cache every decode step (BENCHMARKS.md, finding 3).
+ * With few query rows (G*T <= 2*Dh: decode) blocks are not concatenated: each gets its own score
+ * matmul, the small score blocks are joined for one softmax, and the outputs p_i v_i are summed.
+ * Equal to attention over the concatenated keys, without copying the whole cache every decode
+ * step (BENCHMARKS.md, finding 3). With more rows the blocks are concatenated (the copy is smaller
+ * than the scores).
  * Returns [B, T, H*Dh].
  */
 export function attention(q: Value, k: Value | Value[], v: Value | Value[], bias: Value, scale: number, opts: { causalBlocks?: number } = {}): Value {
@@ -71,9 +73,15 @@ export function attention(q: Value, k: Value | Value[], v: Value | Value[], bias
     return causalBlockAttention(q, ks[0]!, vs[0]!, bias, scale, nb);
   }
   const Hkv = ks[0]!.shape[1]!;
+  const G = H / Hkv;
+  if (ks.length > 1 && G * T > 2 * Dh) {
+    // Many query rows (training, prefill after a prefix): copying the key/value blocks into one
+    // ([S, Dh] each) is cheaper than splitting the [G*T, S] scores and probabilities per block
+    // (prefix tuning step: BENCHMARKS.md, finding 28). Decode (T = 1) keeps the blocks.
+    return attention(q, op.concat(ks, 2), op.concat(vs, 2), bias, scale);
+  }
   const sizes = ks.map((kb) => kb.shape[2]!);
   const S = sizes.reduce((x, y) => x + y, 0);
-  const G = H / Hkv;
   const qg = op.reshape(q, [B, Hkv, G * T, Dh]); // heads h = j*G + g share kv head j
   const blocks = ks.map((kb) => op.matmul(qg, op.transposeLast2(kb))); // [B, Hkv, G*T, S_i]
   const scores = op.mul(op.concat(blocks, 3), scale); // [B, Hkv, G*T, S]
