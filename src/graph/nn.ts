@@ -77,7 +77,7 @@ export function attention(q: Value, k: Value | Value[], v: Value | Value[], bias
   if (ks.length > 1 && G * T > 2 * Dh) {
     // Many query rows (training, prefill after a prefix): copying the key/value blocks into one
     // ([S, Dh] each) is cheaper than splitting the [G*T, S] scores and probabilities per block
-    // (prefix tuning step: BENCHMARKS.md, finding 28). Decode (T = 1) keeps the blocks.
+    // (prefix tuning step: BENCHMARKS.md, finding 29). Decode (T = 1) keeps the blocks.
     return attention(q, op.concat(ks, 2), op.concat(vs, 2), bias, scale);
   }
   const sizes = ks.map((kb) => kb.shape[2]!);
