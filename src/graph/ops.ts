@@ -2,7 +2,7 @@
  * Primitive ops. Each op is one record: shape rule, ONNX emission, vector-Jacobian product
  * (written with the same builders). Composites live in nn.ts and get gradients for free.
  */
-import { type Attrs, type DType, type OpDef, type Shape, type TypeInfo, Graph, ShapeError, Value, numel } from './ir.js';
+import { type Attrs, type DType, type Node, type OpDef, type Shape, type TypeInfo, Graph, ShapeError, Value, numel } from './ir.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -423,70 +423,60 @@ function reducedShape(shape: Shape, axes: readonly number[], keep: boolean): num
   return out;
 }
 
-export const ReduceSumOp: OpDef<{ axes: readonly number[]; keepdims: boolean }> = {
+/** What every reduction shares: its attributes, shape rule, and axes normalised and sorted. */
+type ReduceAttrs = { axes: readonly number[]; keepdims: boolean };
+const inferReduce = (ins: readonly TypeInfo[], a: ReduceAttrs): TypeInfo => ({ shape: reducedShape(ins[0]!.shape, a.axes, a.keepdims), dtype: ins[0]!.dtype });
+/** The opset-17 emission of reductions whose axes are an attribute (all but ReduceSum). */
+const emitAxesAttr =
+  (opType: string): OpDef<ReduceAttrs>['emit'] =>
+  (e, ins, out, a) =>
+    e.node(opType, ins, [out], { axes: { kind: 'ints', v: a.axes }, keepdims: { kind: 'int', v: a.keepdims ? 1 : 0 } });
+const applyReduce = (def: OpDef<ReduceAttrs>, x: Value, axes: readonly number[], keepdims: boolean): Value =>
+  x.graph.apply(def, [x], { axes: [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((p, q) => p - q), keepdims });
+/** The cotangent of a reduction's output, reshaped to broadcast against its input. */
+const keptGrad = (gy: Value, n: Node<ReduceAttrs>): Value => reshape(gy, reducedShape(n.inputs[0]!.shape, n.attrs.axes, true));
+
+export const ReduceSumOp: OpDef<ReduceAttrs> = {
   name: 'reduceSum',
-  infer: (ins, a) => ({ shape: reducedShape(ins[0]!.shape, a.axes, a.keepdims), dtype: ins[0]!.dtype }),
+  infer: inferReduce,
   emit: (e, ins, out, a) =>
     e.node('ReduceSum', [ins[0]!, e.constInt64(a.axes, [a.axes.length])], [out], { keepdims: { kind: 'int', v: a.keepdims ? 1 : 0 } }),
-  vjp(gy, n, needs) {
-    const x = n.inputs[0]!;
-    const kept = reshape(gy, reducedShape(x.shape, n.attrs.axes, true));
-    return [needs[0] ? expand(kept, x.shape) : null];
-  },
+  vjp: (gy, n, needs) => [needs[0] ? expand(keptGrad(gy, n), n.inputs[0]!.shape) : null],
 };
-export function reduceSum(x: Value, axes: readonly number[], keepdims = false): Value {
-  const ax = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => a - b);
-  return x.graph.apply(ReduceSumOp, [x], { axes: ax, keepdims });
-}
+export const reduceSum = (x: Value, axes: readonly number[], keepdims = false): Value => applyReduce(ReduceSumOp, x, axes, keepdims);
+
 /** Mean over axes: a primitive (not sum / n) so that ONNX Runtime can match it in its norm fusions. */
-export const ReduceMeanOp: OpDef<{ axes: readonly number[]; keepdims: boolean }> = {
+export const ReduceMeanOp: OpDef<ReduceAttrs> = {
   name: 'reduceMean',
-  infer: (ins, a) => ({ shape: reducedShape(ins[0]!.shape, a.axes, a.keepdims), dtype: ins[0]!.dtype }),
-  emit: (e, ins, out, a) =>
-    e.node('ReduceMean', ins, [out], { axes: { kind: 'ints', v: a.axes }, keepdims: { kind: 'int', v: a.keepdims ? 1 : 0 } }),
+  infer: inferReduce,
+  emit: emitAxesAttr('ReduceMean'),
   vjp(gy, n, needs) {
     const x = n.inputs[0]!;
     const count = n.attrs.axes.reduce((p, ax) => p * x.shape[ax]!, 1);
-    const kept = reshape(gy, reducedShape(x.shape, n.attrs.axes, true));
-    return [needs[0] ? expand(div(kept, count), x.shape) : null];
+    return [needs[0] ? expand(div(keptGrad(gy, n), count), x.shape) : null];
   },
 };
-export function reduceMean(x: Value, axes: readonly number[], keepdims = false): Value {
-  const ax = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => a - b);
-  return x.graph.apply(ReduceMeanOp, [x], { axes: ax, keepdims });
-}
+export const reduceMean = (x: Value, axes: readonly number[], keepdims = false): Value => applyReduce(ReduceMeanOp, x, axes, keepdims);
 
 /**
  * Sum of squares over axes (ONNX ReduceSumSquare): one read of x, no [x * x] intermediate. The
  * training graphs use it for the gradients' global norm (clipping), computed where they are made.
  */
-export const ReduceSumSquareOp: OpDef<{ axes: readonly number[]; keepdims: boolean }> = {
+export const ReduceSumSquareOp: OpDef<ReduceAttrs> = {
   name: 'reduceSumSquare',
-  infer: (ins, a) => ({ shape: reducedShape(ins[0]!.shape, a.axes, a.keepdims), dtype: ins[0]!.dtype }),
-  emit: (e, ins, out, a) =>
-    e.node('ReduceSumSquare', ins, [out], { axes: { kind: 'ints', v: a.axes }, keepdims: { kind: 'int', v: a.keepdims ? 1 : 0 } }),
-  vjp(gy, n, needs) {
-    const x = n.inputs[0]!;
-    const kept = reshape(gy, reducedShape(x.shape, n.attrs.axes, true));
-    return [needs[0] ? mul(x, mul(kept, 2)) : null]; // d sum x^2 = 2 x dy
-  },
+  infer: inferReduce,
+  emit: emitAxesAttr('ReduceSumSquare'),
+  vjp: (gy, n, needs) => [needs[0] ? mul(n.inputs[0]!, mul(keptGrad(gy, n), 2)) : null], // d sum x^2 = 2 x dy
 };
-export function reduceSumSquare(x: Value, axes: readonly number[], keepdims = false): Value {
-  const ax = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => a - b);
-  return x.graph.apply(ReduceSumSquareOp, [x], { axes: ax, keepdims });
-}
+export const reduceSumSquare = (x: Value, axes: readonly number[], keepdims = false): Value => applyReduce(ReduceSumSquareOp, x, axes, keepdims);
 
 /** Max over axes (no gradient: use it only on stop-gradient paths such as stabilising shifts). */
-export const ReduceMaxOp: OpDef<{ axes: readonly number[]; keepdims: boolean }> = {
+export const ReduceMaxOp: OpDef<ReduceAttrs> = {
   name: 'reduceMax',
-  infer: (ins, a) => ({ shape: reducedShape(ins[0]!.shape, a.axes, a.keepdims), dtype: ins[0]!.dtype }),
-  emit: (e, ins, out, a) =>
-    e.node('ReduceMax', ins, [out], { axes: { kind: 'ints', v: a.axes }, keepdims: { kind: 'int', v: a.keepdims ? 1 : 0 } }),
+  infer: inferReduce,
+  emit: emitAxesAttr('ReduceMax'),
 };
-export function reduceMax(x: Value, axes: readonly number[], keepdims = false): Value {
-  const ax = [...new Set(axes.map((a) => normAxis(a, x.rank)))].sort((a, b) => a - b);
-  return x.graph.apply(ReduceMaxOp, [x], { axes: ax, keepdims });
-}
+export const reduceMax = (x: Value, axes: readonly number[], keepdims = false): Value => applyReduce(ReduceMaxOp, x, axes, keepdims);
 
 // ---------------------------------------------------------------- softmax family (last axis)
 
