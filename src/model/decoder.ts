@@ -10,6 +10,7 @@ import { type Graph, type Value } from '../graph/ir.js';
 import * as op from '../graph/ops.js';
 import { applyRope, attention, linear, rmsNorm, ropeInputs, silu } from '../graph/nn.js';
 import { type ModelConfig, expectedTensorShapes } from './config.js';
+import { mixedWindows } from './masks.js';
 
 /** Model weights as graph inputs named by their HF names, created on first use. */
 export class WeightInputs {
@@ -60,6 +61,8 @@ export interface DecoderInputs {
   cos: Value; // [B, T, Dh]
   sin: Value; // [B, T, Dh]
   bias: Value; // [B, 1, T, S] additive mask: 0 = attend, large negative = masked
+  /** The sliding layers' mask when the model mixes sliding and full layers (masks.ts biasFeeds). */
+  biasWindow?: Value | null;
   /** Per layer, blocks of earlier keys/values in key order (e.g. [adapter prefix, KV cache]), keys already rotated: [B, Hkv, P_i, Dh]. */
   past?: KV[][] | null;
   /**
@@ -99,6 +102,13 @@ export function lmHead(w: WeightInputs, hidden: Value): Value {
   return linear(hidden, w.get(head)); // [..., V]
 }
 
+/** The mask of layer l: the sliding one where the model mixes sliding and full layers. */
+function layerBias(cfg: ModelConfig, l: number, inp: DecoderInputs): Value {
+  if (!mixedWindows(cfg) || cfg.layerTypes[l] !== 'sliding_attention') return inp.bias;
+  if (!inp.biasWindow) throw new Error(`decoder: layer ${l} slides and the others do not: the graph needs a bias_window input (masks.ts biasFeeds)`);
+  return inp.biasWindow;
+}
+
 export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks = {}): DecoderOutputs {
   const cfg = w.cfg;
   const [B, T] = inp.embeds.shape as [number, number, number];
@@ -135,13 +145,14 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
     const ks = [...past.map((p) => p.k), kr];
     const vs = [...past.map((p) => p.v), v];
     const blocks = inp.causal && past.length === 0 ? causalBlocks(T) : 1;
-    const a = op.reshape(attention(qr, ks, vs, inp.bias, 1 / Math.sqrt(Dh), { causalBlocks: blocks }), [B * T, -1]); // [B*T, H*Dh]
+    const bias = layerBias(cfg, l, inp);
+    const a = op.reshape(attention(qr, ks, vs, bias, 1 / Math.sqrt(Dh), { causalBlocks: blocks }), [B * T, -1]); // [B*T, H*Dh]
     x = proj(`${p}.self_attn.o_proj`, a, cfg.oBias, x);
     // --- MLP block (SwiGLU)
     const m = rmsNorm(x, w.get(`${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);
-    const gate = silu(proj(`${p}.mlp.gate_proj`, m, false));
-    const up = proj(`${p}.mlp.up_proj`, m, false);
-    x = proj(`${p}.mlp.down_proj`, op.mul(gate, up), false, x); // [B*T, C]
+    const gate = silu(proj(`${p}.mlp.gate_proj`, m, cfg.mlpBias));
+    const up = proj(`${p}.mlp.up_proj`, m, cfg.mlpBias);
+    x = proj(`${p}.mlp.down_proj`, op.mul(gate, up), cfg.mlpBias, x); // [B*T, C]
   }
   return { hidden: op.reshape(rmsNorm(x, w.get('model.norm.weight'), cfg.rmsNormEps), [B, T, C]), present };
 }

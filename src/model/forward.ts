@@ -6,6 +6,7 @@
  *   ids  [B, T] int64                 the new tokens
  *   cos, sin [B, T', Dh]              T' = N + T, N = adapter virtual tokens (prefill/score only)
  *   bias [B, 1, T', Pn + Pc + T']     Pn = adapter prefix length, Pc = KV-cache capacity
+ *   bias_window (same shape)          the sliding layers' mask, when only some layers slide
  *   past_k.l, past_v.l [B, Hkv, Pc, Dh] (when Pc > 0)
  */
 import { Graph, type Value } from '../graph/ir.js';
@@ -13,6 +14,7 @@ import * as op from '../graph/ops.js';
 import { targetLogProbs } from '../graph/nn.js';
 import type { ModelAdapter } from './adapter.js';
 import type { ModelConfig } from './config.js';
+import { mixedWindows } from './masks.js';
 import { type KV, WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from './decoder.js';
 
 export interface ForwardSpec {
@@ -50,6 +52,7 @@ export function buildForward(cfg: ModelConfig, spec: ForwardSpec, adapter?: Mode
   const cos = g.input('cos', [B, Tp, Dh]);
   const sin = g.input('sin', [B, Tp, Dh]);
   const bias = g.input('bias', [B, 1, Tp, S]);
+  const biasWindow = mixedWindows(cfg) ? g.input('bias_window', [B, 1, Tp, S]) : null;
 
   // Per layer: [adapter prefix, KV cache] as separate key blocks (attention never concatenates them).
   const past: KV[][] = [];
@@ -65,7 +68,7 @@ export function buildForward(cfg: ModelConfig, spec: ForwardSpec, adapter?: Mode
 
   // Without a cache or prefix the keys are the new positions under a causal mask.
   const causal = spec.cache === 0 && Pn === 0;
-  const { hidden, present } = decoder(w, { embeds, cos, sin, bias, past, causal }, hooks); // hidden [B, T', C]
+  const { hidden, present } = decoder(w, { embeds, cos, sin, bias, biasWindow, past, causal }, hooks); // hidden [B, T', C]
   const outputs: Record<string, Value> = {};
   if (spec.output === 'logprobs') {
     const targets = g.input('targets', [B, T], 'int64');

@@ -23,6 +23,11 @@ const variants: Array<[string, Record<string, unknown>]> = [
   ['qwen3 (qk norm, head_dim override)', { architectures: ['Qwen3ForCausalLM'], head_dim: 8 }],
   ['mistral (sliding window 3)', { architectures: ['MistralForCausalLM'], sliding_window: 3 }],
   ['multi-head (no GQA)', { num_key_value_heads: 4 }],
+  ['llama mlp_bias', { mlp_bias: true, attention_bias: true }],
+  ['yarn rope_scaling (attention factor in cos/sin)', { head_dim: 8, rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 16 } }],
+  ['dynamic NTK rope beyond max_position_embeddings', { max_position_embeddings: 4, rope_scaling: { rope_type: 'dynamic', factor: 2 } }],
+  ['transformers 5 rope_parameters', { rope_theta: undefined, rope_parameters: { rope_type: 'linear', rope_theta: 1e6, factor: 2 } }],
+  ['qwen2 sliding window on the upper layers only', { architectures: ['Qwen2ForCausalLM'], use_sliding_window: true, sliding_window: 3, max_window_layers: 1 }],
 ];
 
 for (const [name, overrides] of variants) {
@@ -51,6 +56,28 @@ test('prefill + decode with the KV cache equals the full forward pass, rows of d
   assert.deepEqual(cache.len, [5, 3]);
   assert.ok(maxAbsDiff(step[0]!, (await lm.logits(a.slice(0, 5)))[4]!) < 1e-5);
   assert.ok(maxAbsDiff(step[1]!, (await lm.logits(b))[2]!) < 1e-5);
+});
+
+test('prefill + decode equal the full pass with per-layer sliding windows and YaRN-scaled keys', async () => {
+  for (const over of [
+    { architectures: ['Qwen3ForCausalLM'], use_sliding_window: true, sliding_window: 3, layer_types: ['sliding_attention', 'full_attention'] },
+    { head_dim: 8, rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 16 } },
+  ]) {
+    const cfg = tinyConfig(over);
+    const lm = new CausalLM(cfg, randomWeights(cfg, 8), backend);
+    const ids = [1, 4, 8, 15, 16, 23, 3, 9];
+    const { cache } = await lm.prefill([ids.slice(0, 5)], null, 3);
+    let step: Float32Array[] = [];
+    for (let t = 5; t < ids.length; t++) step = await lm.decode(cache, [ids[t]!]);
+    const full = await lm.logits(ids);
+    assert.ok(maxAbsDiff(step[0]!, full[ids.length - 1]!) < 1e-5, JSON.stringify(over));
+    // the window matters: the same model with every layer full differs
+    if ('layer_types' in over) {
+      const all = tinyConfig({ ...over, layer_types: ['full_attention', 'full_attention'] });
+      const other = await new CausalLM(all, randomWeights(all, 8), backend).logits(ids);
+      assert.ok(maxAbsDiff(other[ids.length - 1]!, full[ids.length - 1]!) > 1e-3);
+    }
+  }
 });
 
 test('a released cache is reused: stale slots are masked, results identical to a fresh cache', async () => {

@@ -8,8 +8,8 @@ import { GraphCache } from '../runtime/backend.js';
 import type { ModelAdapter } from './adapter.js';
 import type { ModelConfig } from './config.js';
 import { type ForwardSpec, buildForward } from './forward.js';
-import { type RowLayout, attentionBias, sequenceLayout } from './masks.js';
-import { inverseFrequencies, ropeTables } from './rope.js';
+import { type RowLayout, biasFeeds, sequenceLayout } from './masks.js';
+import { Rope } from './rope.js';
 
 /** Smallest power of two >= n (at least `min`). */
 export function bucket(n: number, min = 8): number {
@@ -30,7 +30,7 @@ export interface KVCache {
 
 export class CausalLM {
   readonly graphs: GraphCache;
-  private readonly invFreq: Float64Array;
+  private readonly ropes: Rope;
   /** Released KV-cache arrays by length (see `release`). */
   private readonly pool = new Map<number, Float32Array[]>();
 
@@ -40,7 +40,7 @@ export class CausalLM {
     readonly backend: Backend,
   ) {
     this.graphs = new GraphCache(backend);
-    this.invFreq = inverseFrequencies(cfg);
+    this.ropes = new Rope(cfg);
   }
 
   private async compiled(spec: ForwardSpec, adapter: ModelAdapter | null): Promise<{ run: CompiledGraph; weightNames: string[] }> {
@@ -69,7 +69,7 @@ export class CausalLM {
   /** RoPE tables for rows of positions [B][T'] (-1 = padding). */
   private rope(positions: Int32Array[]): { cos: Float32Array; sin: Float32Array } {
     const flat = Int32Array.from(positions.flatMap((r) => [...r].map((p) => Math.max(p, 0))));
-    return ropeTables(this.cfg, flat, this.invFreq);
+    return this.ropes.tables(flat);
   }
 
   /**
@@ -91,8 +91,8 @@ export class CausalLM {
       rows.push(sequenceLayout(s.length, N, T, Pn));
     });
     const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
-    const bias = attentionBias(rows, N + T, Pn + N + T, this.cfg.slidingWindow);
-    const out = await run.run(this.feeds(run, adapter, { ids, targets, cos, sin, bias }));
+    const masks = biasFeeds(rows, N + T, Pn + N + T, this.cfg);
+    const out = await run.run(this.feeds(run, adapter, { ids, targets, cos, sin, ...masks }));
     const lp = out.logprobs as Float32Array;
     return seqs.map((s, b) => Array.from(lp.subarray(b * T, b * T + s.length - 1)));
   }
@@ -105,9 +105,9 @@ export class CausalLM {
     const { run } = await this.compiled({ B: 1, T, withVirtual: true, cache: 0, output: 'all-logits', present: false }, adapter);
     const rows = [sequenceLayout(T, N, T, Pn)];
     const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
-    const bias = attentionBias(rows, N + T, Pn + N + T, this.cfg.slidingWindow);
+    const masks = biasFeeds(rows, N + T, Pn + N + T, this.cfg);
     const ids = BigInt64Array.from(seq.map(BigInt));
-    const out = (await run.run(this.feeds(run, adapter, { ids, cos, sin, bias }))).logits as Float32Array;
+    const out = (await run.run(this.feeds(run, adapter, { ids, cos, sin, ...masks }))).logits as Float32Array;
     const V = this.cfg.vocabSize;
     return seq.map((_, t) => out.slice(t * V, (t + 1) * V));
   }
@@ -128,8 +128,8 @@ export class CausalLM {
       return sequenceLayout(p.length, N, T, Pn);
     });
     const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
-    const bias = attentionBias(rows, N + T, Pn + N + T, this.cfg.slidingWindow);
-    const out = await run.run(this.feeds(run, adapter, { ids, cos, sin, bias, last_idx: lastIdx }));
+    const masks = biasFeeds(rows, N + T, Pn + N + T, this.cfg);
+    const out = await run.run(this.feeds(run, adapter, { ids, cos, sin, ...masks, last_idx: lastIdx }));
     const longest = Math.max(...prompts.map((p) => p.length)) + N;
     const cache = this.emptyCache(B, bucket(longest + Math.max(1, maxNewTokens), 64), adapter);
     this.writePresent(cache, out, N + T, prompts.map((p) => N + p.length), prompts.map(() => 0));
@@ -171,8 +171,8 @@ export class CausalLM {
       return { keyPos, queryPos };
     });
     const { cos, sin } = this.rope(rows.map((r) => r.queryPos));
-    const bias = attentionBias(rows, T, Pn + cap + T, this.cfg.slidingWindow);
-    const extra: Record<string, HostArray> = { ids, cos, sin, bias, last_idx: lastIdx };
+    const masks = biasFeeds(rows, T, Pn + cap + T, this.cfg);
+    const extra: Record<string, HostArray> = { ids, cos, sin, ...masks, last_idx: lastIdx };
     for (let l = 0; l < this.cfg.numLayers; l++) {
       extra[`past_k.${l}`] = cache.k[l]!;
       extra[`past_v.${l}`] = cache.v[l]!;

@@ -3,6 +3,8 @@
  * Computing them here keeps the graph static and lets one graph serve causal, padded,
  * cached and sliding-window attention.
  */
+import type { ModelConfig } from './config.js';
+
 export const NEG = -1e9;
 
 export interface RowLayout {
@@ -40,6 +42,23 @@ export function attentionBias(rows: RowLayout[], T: number, S: number, slidingWi
     }
   });
   return out;
+}
+
+type WindowConfig = Pick<ModelConfig, 'slidingWindow' | 'layerTypes'>;
+
+/** Some layers use the sliding window and others attend fully (Qwen with max_window_layers, layer_types). */
+export function mixedWindows(cfg: WindowConfig): boolean {
+  return cfg.slidingWindow !== null && cfg.layerTypes.includes('full_attention') && cfg.layerTypes.includes('sliding_attention');
+}
+
+/**
+ * The attention-bias feeds of a model's graph: `bias` [B, 1, T, S] for its layers (with the
+ * window when every layer slides), and `bias_window` for the sliding layers when they are mixed.
+ */
+export function biasFeeds(rows: RowLayout[], T: number, S: number, cfg: WindowConfig): { bias: Float32Array; bias_window?: Float32Array } {
+  if (cfg.slidingWindow === null) return { bias: attentionBias(rows, T, S, null) };
+  if (!mixedWindows(cfg)) return { bias: attentionBias(rows, T, S, cfg.slidingWindow) };
+  return { bias: attentionBias(rows, T, S, null), bias_window: attentionBias(rows, T, S, cfg.slidingWindow) };
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { rng, randn } from '../util/random.js';
 import { type ModelConfig, expectedTensorShapes, parseConfig } from './config.js';
-import { inverseFrequencies } from './rope.js';
+import { ropeParameters } from './rope.js';
 
 export function tinyConfig(overrides: Record<string, unknown> = {}): ModelConfig {
   return parseConfig({
@@ -57,21 +57,27 @@ function lin(x: Float64Array, w: Float32Array, out: number, bias?: Float32Array)
   return y;
 }
 
-function rope(x: Float64Array, pos: number, inv: Float64Array): Float64Array {
+/** Rotate-half RoPE; cos and sin carry HF's attention scaling (YaRN), so q.k scales by its square. */
+function rope(x: Float64Array, pos: number, inv: Float64Array, scale: number): Float64Array {
   const half = x.length / 2;
   const y = new Float64Array(x.length);
   for (let i = 0; i < half; i++) {
     const a = pos * inv[i]!;
-    y[i] = x[i]! * Math.cos(a) - x[i + half]! * Math.sin(a);
-    y[i + half] = x[i + half]! * Math.cos(a) + x[i]! * Math.sin(a);
+    const c = scale * Math.cos(a);
+    const s = scale * Math.sin(a);
+    y[i] = x[i]! * c - x[i + half]! * s;
+    y[i + half] = x[i + half]! * c + x[i]! * s;
   }
   return y;
 }
 
-/** Naive reference: logits [T][V] for one sequence (positions 0..T-1, causal). */
+/**
+ * Naive reference: logits [T][V] for one sequence (positions 0..T-1, causal; the sliding window
+ * on the layers that config.json marks, every weight's bias where the config has one).
+ */
 export function referenceLogits(cfg: ModelConfig, w: W, ids: number[]): Float64Array[] {
   const { hiddenSize: C, numHeads: H, numKvHeads: Hkv, headDim: Dh, intermediateSize: F, vocabSize: V } = cfg;
-  const inv = inverseFrequencies(cfg);
+  const { inv, attentionScaling } = ropeParameters(cfg, ids.length); // a pass over T positions
   const emb = w.get('model.embed_tokens.weight')!;
   let xs = ids.map((id) => Float64Array.from(emb.subarray(id * C, (id + 1) * C)));
   for (let l = 0; l < cfg.numLayers; l++) {
@@ -90,15 +96,16 @@ export function referenceLogits(cfg: ModelConfig, w: W, ids: number[]): Float64A
         if (norm) s = rms(s, norm, cfg.rmsNormEps);
         return s;
       };
-      qs.push(Array.from({ length: H }, (_, i) => rope(head(q, i, g('self_attn.q_norm.weight')), t, inv)));
-      ks.push(Array.from({ length: Hkv }, (_, i) => rope(head(k, i, g('self_attn.k_norm.weight')), t, inv)));
+      qs.push(Array.from({ length: H }, (_, i) => rope(head(q, i, g('self_attn.q_norm.weight')), t, inv, attentionScaling)));
+      ks.push(Array.from({ length: Hkv }, (_, i) => rope(head(k, i, g('self_attn.k_norm.weight')), t, inv, attentionScaling)));
       vs.push(Array.from({ length: Hkv }, (_, i) => head(v, i)));
     });
     xs = xs.map((x, t) => {
       const a = new Float64Array(H * Dh);
       for (let h = 0; h < H; h++) {
         const kvh = Math.floor(h / (H / Hkv));
-        const lo = cfg.slidingWindow === null ? 0 : Math.max(0, t - cfg.slidingWindow + 1);
+        const slides = cfg.slidingWindow !== null && cfg.layerTypes[l] === 'sliding_attention';
+        const lo = slides ? Math.max(0, t - cfg.slidingWindow! + 1) : 0;
         const sc: number[] = [];
         for (let s = lo; s <= t; s++) {
           let d = 0;
@@ -113,10 +120,10 @@ export function referenceLogits(cfg: ModelConfig, w: W, ids: number[]): Float64A
       const o = lin(a, g('self_attn.o_proj.weight')!, C, g('self_attn.o_proj.bias'));
       const x1 = x.map((v, i) => v + o[i]!);
       const m = rms(x1, g('post_attention_layernorm.weight')!, cfg.rmsNormEps);
-      const gate = lin(m, g('mlp.gate_proj.weight')!, F);
-      const up = lin(m, g('mlp.up_proj.weight')!, F);
+      const gate = lin(m, g('mlp.gate_proj.weight')!, F, g('mlp.gate_proj.bias'));
+      const up = lin(m, g('mlp.up_proj.weight')!, F, g('mlp.up_proj.bias'));
       const act = gate.map((v, i) => (v / (1 + Math.exp(-v))) * up[i]!);
-      const d = lin(act, g('mlp.down_proj.weight')!, C);
+      const d = lin(act, g('mlp.down_proj.weight')!, C, g('mlp.down_proj.bias'));
       return x1.map((v, i) => v + d[i]!);
     });
   }

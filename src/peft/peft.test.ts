@@ -249,3 +249,23 @@ test('a PEFT adapter for another model is refused with a one-line error naming t
   writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'IA3', task_type: 'CAUSAL_LM' }));
   assert.throws(() => loadAdapter(dir, base), /field "peft_type".*supported peft_type: PROMPT_TUNING, PREFIX_TUNING, LORA/);
 });
+
+test('the training graph on per-layer sliding windows, YaRN and MLP biases: its loss equals the scoring pass', async () => {
+  const c = tinyConfig({
+    architectures: ['Qwen2ForCausalLM'], use_sliding_window: true, sliding_window: 2, max_window_layers: 1, mlp_bias: true,
+    head_dim: 8, rope_scaling: { rope_type: 'yarn', factor: 4, original_max_position_embeddings: 16 },
+  });
+  const weights = randomWeights(c, 9);
+  const lm = new CausalLM(c, weights, backend);
+  const base = { cfg: c, weights, tokenizer: null, textKV: async () => [] } as unknown as BaseModel;
+  const a = await createAdapter({ kind: 'full' }, base, 1);
+  const batch = prepareBatch(c, a, makeBatches(rows, { batchSize: 2, seed: 0, epoch: 0, padId: 0 })[0]!);
+  assert.ok('bias_window' in batch.feeds, 'the sliding layer gets its own mask');
+  const run = await backend.compile(buildSftStep(c, a, batch.shape));
+  const out = await run.run(graphFeeds(run, a, weights, batch.feeds, 0));
+  const lp = await lm.score(rows.map((r) => r.ids));
+  let want = 0;
+  rows.forEach((r, b) => r.labels.forEach((l, t) => (want -= l === -100 ? 0 : lp[b]![t - 1]!)));
+  const got = (out.loss_sum as Float32Array)[0]!;
+  assert.ok(Math.abs(got - want) < 1e-4 * Math.abs(want), `${got} vs ${want}`);
+});

@@ -3,7 +3,7 @@
  * ids, RoPE tables, the attention bias, and the gathered label positions.
  */
 import type { ModelConfig } from '../model/config.js';
-import { attentionBias, packedLayout, sequenceLayout } from '../model/masks.js';
+import { biasFeeds, packedLayout, sequenceLayout } from '../model/masks.js';
 import { bucket } from '../model/lm.js';
 import { ropeTables } from '../model/rope.js';
 import type { ModelAdapter } from '../model/adapter.js';
@@ -66,6 +66,6 @@ export function prepareBatch(cfg: ModelConfig, adapter: ModelAdapter, batch: Pad
   });
   const flatPos = Array.from(layouts.flatMap((l) => [...l.queryPos]), (p) => Math.max(p, 0));
   const { cos, sin } = ropeTables(cfg, flatPos);
-  const bias = attentionBias(layouts, N + T, Pn + N + T, cfg.slidingWindow);
-  return { shape: { B, T, K }, feeds: { ids: batch.ids, cos, sin, bias, label_pos: labelPos, label_ids: labelIds }, tokens: pos.length, labelRows };
+  const masks = biasFeeds(layouts, N + T, Pn + N + T, cfg);
+  return { shape: { B, T, K }, feeds: { ids: batch.ids, cos, sin, ...masks, label_pos: labelPos, label_ids: labelIds }, tokens: pos.length, labelRows };
 }

@@ -5,7 +5,7 @@
  * The LM head runs only on the K positions that carry a label (host-gathered, K a power of two):
  * for supervised data most positions are prompt, and the head is the largest matmul.
  *
- * Inputs: ids [B, T] int64; cos, sin [B, T', Dh]; bias [B, 1, T', Pn + T'];
+ * Inputs: ids [B, T] int64; cos, sin [B, T', Dh]; bias [B, 1, T', Pn + T'] (and bias_window, the sliding layers' mask, where only some layers slide);
  *         label_pos [K] int64 (flat index into B*T, padding -> 0); label_ids [K] int64 (-100 = padding).
  * Outputs: loss_sum (sum of -log p over labels), correct (argmax hits), grad:<name> per trainable,
  *          grad_sumsq [n] (each gradient's sum of squares, in the order of the grad outputs).
@@ -16,6 +16,7 @@ import { targetIsMax, targetLogProbs } from '../graph/nn.js';
 import { grad } from '../graph/autodiff.js';
 import type { ModelConfig } from '../model/config.js';
 import { WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from '../model/decoder.js';
+import { mixedWindows } from '../model/masks.js';
 import type { PeftAdapter } from '../peft/types.js';
 import { type PreferenceLoss, preferenceLoss } from './losses.js';
 
@@ -49,10 +50,11 @@ export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number,
   const cos = g.input('cos', [B, Tp, Dh]);
   const sin = g.input('sin', [B, Tp, Dh]);
   const bias = g.input('bias', [B, 1, Tp, Pn + Tp]);
+  const biasWindow = mixedWindows(cfg) ? g.input('bias_window', [B, 1, Tp, Pn + Tp]) : null; // the sliding layers' mask
   const past = hooks.prefix?.map((kv) => [batchPrefix(kv, B)]); // per layer [B, Hkv, Pn, Dh]
   // Without a prefix the keys are the sequence's own positions under a causal mask: attention may
   // skip most of the masked triangle (query blocks from 256 positions).
-  const { hidden } = decoder(w, { embeds, cos, sin, bias, past, causal: !past }, hooks); // [B, T', C]
+  const { hidden } = decoder(w, { embeds, cos, sin, bias, biasWindow, past, causal: !past }, hooks); // [B, T', C]
   const real = op.reshape(op.slice(hidden, 1, N, Tp), [B * T, C]); // [B*T, C]
   const adapterInputs = new Map(g.inputs.filter((v) => adapter.params.some((p) => p.name === v.name)).map((v) => [v.name!, v]));
   return { graph: g, weights: w, hidden: real, adapterInputs };
