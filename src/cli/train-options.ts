@@ -15,6 +15,25 @@ const coerceNum = z.union([z.number(), z.string().trim().min(1).transform(Number
 const coerceInt = coerceNum.pipe(z.number().int());
 const coerceBool = z.union([z.boolean(), z.enum(['true', 'false']).transform((s) => s === 'true')]);
 const list = z.union([z.array(z.string()), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]);
+/** Module names, or one regular expression / "all-linear" kept as a string (PEFT's two forms of target_modules). */
+const modules = z.union([
+  z.array(z.string()),
+  z.string().transform((s): string | string[] => (/^all-linear$/i.test(s.trim()) || /[*+?()[\]{}|^$\\]/.test(s) ? s.trim() : s.split(',').map((x) => x.trim()).filter(Boolean))),
+]);
+/** name=value pairs ("v_proj=4,q_proj=16") or an object of them (config file). */
+const pattern = z.preprocess((v, ctx) => {
+  if (typeof v !== 'string') return v;
+  const out: Record<string, number> = {};
+  for (const part of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(.+)=([^=]+)$/.exec(part);
+    if (!m || !Number.isFinite(Number(m[2]))) {
+      ctx.addIssue({ code: 'custom', message: `"${part}" is not name=number (e.g. v_proj=4,q_proj=16)` });
+      return z.NEVER;
+    }
+    out[m[1]!.trim()] = Number(m[2]);
+  }
+  return out;
+}, z.record(z.string(), z.number()));
 
 export const METHODS = ['soft-prompt', 'prefix', 'lora', 'last-layers', 'full'] as const;
 
@@ -40,9 +59,12 @@ export const TrainOptionsSchema = z
     r: coerceInt.optional(),
     alpha: coerceNum.optional(),
     dropout: coerceNum.optional(),
-    targetModules: list.optional(),
+    targetModules: modules.optional(),
+    excludeModules: modules.optional(),
     layersToTransform: list.pipe(z.array(z.coerce.number<string>().int().min(0))).optional(),
     rslora: coerceBool.optional(),
+    rankPattern: pattern.optional(),
+    alphaPattern: pattern.optional(),
     layers: coerceInt.optional(),
     // data
     data: z.string().min(1).optional(),
@@ -82,7 +104,7 @@ export type TrainOptions = z.infer<typeof TrainOptionsSchema>;
 const methodOptions: Record<(typeof METHODS)[number], string[]> = {
   'soft-prompt': ['virtualTokens', 'init', 'initText'],
   prefix: ['virtualTokens', 'init', 'initText'],
-  lora: ['r', 'alpha', 'dropout', 'targetModules', 'layersToTransform', 'rslora', 'merge'],
+  lora: ['r', 'alpha', 'dropout', 'targetModules', 'excludeModules', 'layersToTransform', 'rslora', 'rankPattern', 'alphaPattern', 'merge'],
   'last-layers': ['layers'],
   full: [],
 };
@@ -130,7 +152,9 @@ export function resolveTrainOptions(flags: Record<string, unknown>, command: str
 export function methodConfigOf(o: TrainOptions, command: string): MethodConfig {
   const raw: Record<string, unknown> = { kind: o.method };
   if (o.method === 'soft-prompt' || o.method === 'prefix') Object.assign(raw, { virtualTokens: o.virtualTokens, init: o.init, initText: o.initText });
-  if (o.method === 'lora') Object.assign(raw, { r: o.r, alpha: o.alpha, dropout: o.dropout, targetModules: o.targetModules, layers: o.layersToTransform, rslora: o.rslora });
+  if (o.method === 'lora') {
+    Object.assign(raw, { r: o.r, alpha: o.alpha, dropout: o.dropout, targetModules: o.targetModules, excludeModules: o.excludeModules, layers: o.layersToTransform, rslora: o.rslora, rankPattern: o.rankPattern, alphaPattern: o.alphaPattern });
+  }
   if (o.method === 'last-layers') Object.assign(raw, { layers: o.layers });
   for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k];
   const r = MethodConfigSchema.safeParse(raw);

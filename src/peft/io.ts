@@ -39,8 +39,11 @@ const PeftConfigSchema = z
     use_dora: z.boolean().nullish(),
     bias: z.string().nullish(),
     fan_in_fan_out: z.boolean().nullish(),
-    rank_pattern: z.record(z.string(), z.unknown()).nullish(),
-    alpha_pattern: z.record(z.string(), z.unknown()).nullish(),
+    rank_pattern: z.record(z.string(), z.number().int().positive()).nullish(),
+    alpha_pattern: z.record(z.string(), z.number().positive()).nullish(),
+    exclude_modules: z.union([z.array(z.string()), z.string()]).nullish(),
+    layers_pattern: z.union([z.array(z.string()), z.string()]).nullish(),
+    modules_to_save: z.array(z.string()).nullish(),
   })
   .passthrough();
 
@@ -75,7 +78,9 @@ export function peftConfigJson(a: PeftAdapter, base: BaseModel, baseModelPath: s
       r: c.r,
       lora_alpha: c.alpha,
       lora_dropout: c.dropout,
-      target_modules: c.targetModules,
+      // "all-linear" is saved as the modules it selected, as PEFT does
+      target_modules: typeof c.targetModules === 'string' && c.targetModules.toLowerCase() === 'all-linear' ? [...new Set(loraModules(base.cfg, c).map((m) => m.name.split('.').pop()!))].sort() : c.targetModules,
+      exclude_modules: c.excludeModules ?? null,
       layers_to_transform: c.layers ?? null,
       layers_pattern: null,
       use_rslora: c.rslora,
@@ -84,8 +89,8 @@ export function peftConfigJson(a: PeftAdapter, base: BaseModel, baseModelPath: s
       init_lora_weights: true,
       modules_to_save: null,
       use_dora: false,
-      rank_pattern: {},
-      alpha_pattern: {},
+      rank_pattern: c.rankPattern ?? {},
+      alpha_pattern: c.alphaPattern ?? {},
     };
   }
   throw new Error(`${c.kind} saves a model folder, not an adapter`);
@@ -177,7 +182,9 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
     if (pc.use_dora) fail(`${cfgFile}: use_dora=true is not supported`);
     if (pc.bias && pc.bias !== 'none') fail(`${cfgFile}: bias "${pc.bias}" is not supported (only "none")`);
     if (pc.fan_in_fan_out) fail(`${cfgFile}: fan_in_fan_out=true is not supported for Llama-family models`);
-    if (Object.keys(pc.rank_pattern ?? {}).length || Object.keys(pc.alpha_pattern ?? {}).length) fail(`${cfgFile}: rank_pattern / alpha_pattern are not supported`);
+    const lp = pc.layers_pattern == null ? [] : Array.isArray(pc.layers_pattern) ? pc.layers_pattern : [pc.layers_pattern];
+    if (lp.some((x) => x !== 'layers')) fail(`${cfgFile}: layers_pattern ${JSON.stringify(pc.layers_pattern)} does not name this model's layers (Llama-family layers are model.layers.N: use "layers" or null)`);
+    if (pc.modules_to_save?.length) fail(`${cfgFile}: modules_to_save (${pc.modules_to_save.join(', ')}) is not supported: Plum's LoRA adapters hold only LoRA factors`);
     const layers = pc.layers_to_transform == null ? undefined : Array.isArray(pc.layers_to_transform) ? pc.layers_to_transform : [pc.layers_to_transform];
     config = {
       kind: 'lora',
@@ -187,6 +194,9 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
       targetModules: pc.target_modules ?? fail(`${cfgFile}: field "target_modules" is required`),
       layers,
       rslora: pc.use_rslora ?? false,
+      ...(pc.exclude_modules != null ? { excludeModules: pc.exclude_modules } : {}),
+      ...(Object.keys(pc.rank_pattern ?? {}).length ? { rankPattern: pc.rank_pattern! } : {}),
+      ...(Object.keys(pc.alpha_pattern ?? {}).length ? { alphaPattern: pc.alpha_pattern! } : {}),
     };
     for (const [name, t] of tensors) {
       const m = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$/.exec(name);

@@ -1,5 +1,6 @@
 /**
- * LoRA: y = W x + (alpha / r) * B A dropout(x) on the targeted linear layers.
+ * LoRA: y = W x + (alpha / r) * B A dropout(x) on the targeted linear layers (r and alpha per
+ * module where PEFT's rank_pattern / alpha_pattern say so).
  * A [r, in] starts Kaiming-uniform, B [out, r] starts at zero, so the adapter starts as the
  * identity. Saved with PEFT's names: base_model.model.<module>.lora_A.weight / lora_B.weight.
  */
@@ -15,29 +16,50 @@ export interface LoraModule {
   name: string; // e.g. model.layers.3.self_attn.q_proj
   inFeatures: number;
   outFeatures: number;
+  /** this module's rank and scale (rank_pattern / alpha_pattern, else the config's r and alpha) */
+  r: number;
+  scale: number;
 }
 
 const LINEAR_RE = /^model\.layers\.(\d+)\.(self_attn|mlp)\.([a-z_]+)$/;
 
-/** Does a module name match the config's targets (PEFT rules: suffix match for a list, full regex match for a string)? */
+/** PEFT's module matching: a list matches by name or `.name` suffix, a string is a full-match regex. */
+function matches(t: string | string[], name: string): boolean {
+  if (typeof t === 'string') return new RegExp(`^(?:${t})$`).test(name);
+  return t.some((x) => name === x || name.endsWith(`.${x}`));
+}
+
+/** Does a module name match the config's targets (PEFT rules; "all-linear" = every projection) and not its exclusions? */
 export function isTarget(config: LoraConfig, name: string): boolean {
   const m = LINEAR_RE.exec(name);
   if (!m) return false;
   if (config.layers && !config.layers.includes(Number(m[1]))) return false;
+  if (config.excludeModules && matches(config.excludeModules, name)) return false;
   const t = config.targetModules;
-  if (typeof t === 'string') return new RegExp(`^(?:${t})$`).test(name);
-  return t.some((x) => name === x || name.endsWith(`.${x}`));
+  if (typeof t === 'string' && t.toLowerCase() === 'all-linear') return true; // the LM head is never a target here
+  return matches(t, name);
 }
+
+/** PEFT's get_pattern_key: the first pattern that matches the end of the module path (after a dot). */
+function patternValue<T>(pattern: Record<string, T> | undefined, name: string): T | undefined {
+  for (const [key, v] of Object.entries(pattern ?? {})) if (new RegExp(`^(?:.*\\.)?(?:${key})$`).test(name)) return v;
+  return undefined;
+}
+
+export const loraScale = (alpha: number, r: number, rslora: boolean): number => (rslora ? alpha / Math.sqrt(r) : alpha / r);
 
 export function loraModules(cfg: ModelConfig, config: LoraConfig): LoraModule[] {
   const mods: LoraModule[] = [];
   for (const [tensor, shape] of expectedTensorShapes(cfg)) {
     if (!tensor.endsWith('.weight') || shape.length !== 2) continue;
     const name = tensor.slice(0, -'.weight'.length);
-    if (isTarget(config, name)) mods.push({ name, inFeatures: shape[1]!, outFeatures: shape[0]! });
+    if (!isTarget(config, name)) continue;
+    const r = patternValue(config.rankPattern, name) ?? config.r;
+    const alpha = patternValue(config.alphaPattern, name) ?? config.alpha;
+    mods.push({ name, inFeatures: shape[1]!, outFeatures: shape[0]!, r, scale: loraScale(alpha, r, config.rslora) });
   }
   if (mods.length === 0) {
-    fail(`lora: target modules ${JSON.stringify(config.targetModules)} match no linear layer (names look like model.layers.0.self_attn.q_proj; use q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)`);
+    fail(`lora: target modules ${JSON.stringify(config.targetModules)} match no linear layer (names look like model.layers.0.self_attn.q_proj; use q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear)`);
   }
   return mods;
 }
@@ -48,18 +70,16 @@ function fnv1a(s: string): string {
   return (h >>> 0).toString(16);
 }
 
-export const loraScale = (c: LoraConfig): number => (c.rslora ? c.alpha / Math.sqrt(c.r) : c.alpha / c.r);
 export const loraParamName = (module: string, which: 'A' | 'B'): string => `lora.${module}.${which}`;
 const DROPOUT_SEED = 'lora_dropout_seed';
 
 function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdapter {
   const byName = new Map(params.map((p) => [p.name, p]));
-  const scale = loraScale(config);
   const mods = loraModules(base.cfg, config);
-  const targets = new Set(mods.map((m) => m.name));
+  const targets = new Map(mods.map((m) => [m.name, m]));
   return {
-    // Graph structure depends on rank, targets and dropout, not on the values: adapters alike share graphs.
-    id: `lora:r${config.r}:s${scale}:d${config.dropout}:${fnv1a(mods.map((m) => m.name).join(','))}`,
+    // Graph structure depends on ranks, scales, targets and dropout, not on the values: adapters alike share graphs.
+    id: `lora:d${config.dropout}:${fnv1a(mods.map((m) => `${m.name}:${m.r}:${m.scale}`).join(','))}`,
     config,
     virtualTokens: 0,
     prefixLength: 0,
@@ -70,13 +90,14 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
       let salt = 0;
       return {
         linear(name: string, x: Value, y: Value): Value {
-          if (!targets.has(name)) return y;
+          const mod = targets.get(name);
+          if (!mod) return y;
           const a = byName.get(loraParamName(name, 'A'))!;
           const b = byName.get(loraParamName(name, 'B'))!;
           const xd = seed ? op.mul(x, op.dropoutMask(seed, x.shape, config.dropout, ++salt)) : x;
-          const h = op.reshape(linear(xd, g.input(a.name, a.shape)), [-1, config.r]); // [N, r]
+          const h = op.reshape(linear(xd, g.input(a.name, a.shape)), [-1, mod.r]); // [N, r]
           // y + scale * h B^T in one Gemm (alpha, c): no Mul or Add over [N, out], forward or back.
-          const sum = op.gemm(h, g.input(b.name, b.shape), false, true, scale, op.reshape(y, [-1, y.shape[y.rank - 1]!])); // [N, out]
+          const sum = op.gemm(h, g.input(b.name, b.shape), false, true, mod.scale, op.reshape(y, [-1, y.shape[y.rank - 1]!])); // [N, out]
           return op.reshape(sum, y.shape);
         },
       };
@@ -94,19 +115,19 @@ export const lora: Method<LoraConfig> = {
     const params: Param[] = [];
     for (const m of loraModules(base.cfg, config)) {
       // PEFT: kaiming_uniform_(a=sqrt(5)) on A => U(-1/sqrt(in), 1/sqrt(in)); B = 0.
-      params.push({ name: loraParamName(m.name, 'A'), shape: [config.r, m.inFeatures], data: uniform(config.r * m.inFeatures, r, 1 / Math.sqrt(m.inFeatures)) });
-      params.push({ name: loraParamName(m.name, 'B'), shape: [m.outFeatures, config.r], data: new Float32Array(m.outFeatures * config.r) });
+      params.push({ name: loraParamName(m.name, 'A'), shape: [m.r, m.inFeatures], data: uniform(m.r * m.inFeatures, r, 1 / Math.sqrt(m.inFeatures)) });
+      params.push({ name: loraParamName(m.name, 'B'), shape: [m.outFeatures, m.r], data: new Float32Array(m.outFeatures * m.r) });
     }
     return adapter(config, base, params);
   },
   restore(config, base, tensors) {
     const params: Param[] = [];
     for (const m of loraModules(base.cfg, config)) {
-      for (const [which, shape] of [['A', [config.r, m.inFeatures]], ['B', [m.outFeatures, config.r]]] as const) {
+      for (const [which, shape] of [['A', [m.r, m.inFeatures]], ['B', [m.outFeatures, m.r]]] as const) {
         const name = loraParamName(m.name, which);
         const data = tensors.get(name);
         if (!data) fail(`lora: adapter has no lora_${which} for ${m.name}`);
-        if (data.length !== shape[0] * shape[1]) fail(`lora: lora_${which} of ${m.name} must have shape [${shape.join(', ')}] (r=${config.r})`);
+        if (data.length !== shape[0] * shape[1]) fail(`lora: lora_${which} of ${m.name} must have shape [${shape.join(', ')}] (r=${m.r}${m.r !== config.r ? ' from rank_pattern' : ''})`);
         params.push({ name, shape: [...shape], data });
       }
     }
@@ -117,18 +138,16 @@ export const lora: Method<LoraConfig> = {
 /** W + scale * B A for every targeted module: a plain model with the adapter folded in. */
 export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32Array> {
   if (a.config.kind !== 'lora') throw new Error('mergeLora: not a LoRA adapter');
-  const config = a.config;
-  const scale = loraScale(config);
   const byName = new Map(a.params.map((p) => [p.name, p]));
   const out = new Map(base.weights);
-  for (const m of loraModules(base.cfg, config)) {
+  for (const m of loraModules(base.cfg, a.config)) {
     const A = byName.get(loraParamName(m.name, 'A'))!.data;
     const B = byName.get(loraParamName(m.name, 'B'))!.data;
     const W = Float32Array.from(base.weights.get(`${m.name}.weight`)!);
-    const { inFeatures: I, outFeatures: O } = m;
+    const { inFeatures: I, outFeatures: O, r, scale } = m;
     for (let o = 0; o < O; o++)
-      for (let k = 0; k < config.r; k++) {
-        const bk = B[o * config.r + k]! * scale;
+      for (let k = 0; k < r; k++) {
+        const bk = B[o * r + k]! * scale;
         if (bk === 0) continue;
         for (let i = 0; i < I; i++) W[o * I + i]! += bk * A[k * I + i]!;
       }

@@ -269,3 +269,74 @@ test('the training graph on per-layer sliding windows, YaRN and MLP biases: its 
   const got = (out.loss_sum as Float32Array)[0]!;
   assert.ok(Math.abs(got - want) < 1e-4 * Math.abs(want), `${got} vs ${want}`);
 });
+
+test('PEFT rank_pattern / alpha_pattern / exclude_modules: per-module ranks and scales load, merge and save back', async () => {
+  const { base, lm } = makeBase();
+  const { writeSafetensors } = await import('../model/safetensors.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'plum-peft-pattern-'));
+  // LoraConfig(r=4, lora_alpha=8, target_modules="all-linear" resolved to q/v, rank_pattern={"v_proj": 2},
+  // alpha_pattern={"model.layers.1.self_attn.q_proj": 16}, exclude_modules=["model.layers.0.self_attn.q_proj"])
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({
+    peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 4, lora_alpha: 8, lora_dropout: 0, target_modules: ['q_proj', 'v_proj'],
+    rank_pattern: { v_proj: 2 }, alpha_pattern: { 'model.layers.1.self_attn.q_proj': 16 }, exclude_modules: ['model.layers.0.self_attn.q_proj'],
+    layers_pattern: null, modules_to_save: null, use_rslora: false, use_dora: false, bias: 'none',
+  }));
+  const want = new Map<string, { r: number; scale: number; A: Float32Array; B: Float32Array; out: number }>();
+  const tensors = new Map<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>();
+  let k = 0;
+  for (const [mod, r, scale, out] of [
+    ['model.layers.0.self_attn.v_proj', 2, 8 / 2, cfg.numKvHeads * cfg.headDim],
+    ['model.layers.1.self_attn.q_proj', 4, 16 / 4, cfg.numHeads * cfg.headDim],
+    ['model.layers.1.self_attn.v_proj', 2, 8 / 2, cfg.numKvHeads * cfg.headDim],
+  ] as const) {
+    const A = Float32Array.from({ length: r * cfg.hiddenSize }, () => 0.2 * Math.sin(++k));
+    const B = Float32Array.from({ length: out * r }, () => 0.2 * Math.cos(++k));
+    tensors.set(`base_model.model.${mod}.lora_A.weight`, { dtype: 'F32', shape: [r, cfg.hiddenSize], data: A });
+    tensors.set(`base_model.model.${mod}.lora_B.weight`, { dtype: 'F32', shape: [out, r], data: B });
+    want.set(mod, { r, scale, A, B, out });
+  }
+  writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
+  const a = loadAdapter(dir, base);
+  assert.equal(a.params.length, 6, 'layer 0 q_proj is excluded');
+  // merged weights = W + scale * B A with each module's own rank and alpha
+  const merged = mergeLora(base, a);
+  for (const [mod, m] of want) {
+    const W = base.weights.get(`${mod}.weight`)!;
+    const got = merged.get(`${mod}.weight`)!;
+    const C = cfg.hiddenSize;
+    let err = 0;
+    for (let o = 0; o < m.out; o++)
+      for (let i = 0; i < C; i++) {
+        let d = 0;
+        for (let j = 0; j < m.r; j++) d += m.B[o * m.r + j]! * m.A[j * C + i]!;
+        err = Math.max(err, Math.abs(got[o * C + i]! - (W[o * C + i]! + m.scale * d)));
+      }
+    assert.ok(err < 1e-5, `${mod}: ${err}`);
+  }
+  assert.equal(merged.get('model.layers.0.self_attn.q_proj.weight'), base.weights.get('model.layers.0.self_attn.q_proj.weight'));
+  const seq = [1, 7, 3, 22];
+  const l1 = await lm.logits(seq, a);
+  const l2 = await new CausalLM(cfg, merged, backend).logits(seq);
+  assert.ok(maxDiff(l1[3]!, l2[3]!) < 1e-4);
+  // saved back with its patterns, and loaded again to the same logits
+  const out = mkdtempSync(join(tmpdir(), 'plum-peft-pattern-out-'));
+  saveAdapter(out, a, base, 'x');
+  const saved = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
+  assert.deepEqual([saved.rank_pattern, saved.alpha_pattern, saved.exclude_modules], [{ v_proj: 2 }, { 'model.layers.1.self_attn.q_proj': 16 }, ['model.layers.0.self_attn.q_proj']]);
+  assert.ok(maxDiff((await lm.logits(seq, loadAdapter(out, base)))[3]!, l1[3]!) < 1e-6);
+  // modules_to_save and foreign layers_pattern are refused by name
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj'], modules_to_save: ['lm_head'] }));
+  assert.throws(() => loadAdapter(dir, base), /adapter_config\.json: modules_to_save \(lm_head\) is not supported/);
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj'], layers_pattern: 'h' }));
+  assert.throws(() => loadAdapter(dir, base), /layers_pattern "h" does not name this model's layers/);
+});
+
+test('LoRA target "all-linear" selects every projection and is saved as the modules it selected', async () => {
+  const { base } = makeBase();
+  const a = await createAdapter({ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: 'all-linear', rslora: false }, base, 3);
+  assert.equal(a.params.length, cfg.numLayers * 7 * 2);
+  const out = mkdtempSync(join(tmpdir(), 'plum-all-linear-'));
+  saveAdapter(out, a, base, 'x');
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')).target_modules, ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
+});

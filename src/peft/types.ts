@@ -30,12 +30,17 @@ export const LoraConfigSchema = z.object({
   r: z.number().int().min(1).default(8),
   alpha: z.number().positive().default(16),
   dropout: z.number().min(0).lt(1).default(0),
-  /** Module names (suffix match, as PEFT) or one regular expression (full match). */
+  /** Module names (suffix match, as PEFT), one regular expression (full match), or "all-linear". */
   targetModules: z.union([z.array(z.string().min(1)).min(1), z.string().min(1)]).default(LORA_DEFAULT_TARGETS),
+  /** Modules left out even if targeted (PEFT exclude_modules: names by suffix, or a regular expression). */
+  excludeModules: z.union([z.array(z.string().min(1)), z.string().min(1)]).optional(),
   /** Only these layer indices (default: all). */
   layers: z.array(z.number().int().min(0)).optional(),
   /** rsLoRA scaling alpha / sqrt(r) instead of alpha / r. */
   rslora: z.boolean().default(false),
+  /** Per-module rank and alpha, keyed by PEFT patterns (a name suffix or regex matched at the end of the module path). */
+  rankPattern: z.record(z.string().min(1), z.number().int().min(1)).optional(),
+  alphaPattern: z.record(z.string().min(1), z.number().positive()).optional(),
 });
 
 export const LastLayersConfigSchema = z.object({
