@@ -85,3 +85,14 @@ test('mlp_bias adds the three MLP biases to the tensor table', () => {
   assert.deepEqual(shapes.get('model.layers.0.mlp.down_proj.bias'), [16]);
   assert.equal(expectedTensorShapes(cfg({})).has('model.layers.0.mlp.up_proj.bias'), false);
 });
+
+test('attention_bias and mlp_bias apply where HF reads them (Llama; Qwen3 attention), not to Qwen2 or Mistral', () => {
+  const traits = (over: Record<string, unknown>) => {
+    const c = cfg({ attention_bias: true, mlp_bias: true, ...over });
+    return [c.qkvBias, c.oBias, c.mlpBias];
+  };
+  assert.deepEqual(traits({}), [true, true, true]);
+  assert.deepEqual(traits({ architectures: ['Qwen3ForCausalLM'] }), [true, true, false]);
+  assert.deepEqual(traits({ architectures: ['Qwen2ForCausalLM'] }), [true, false, false]); // q/k/v bias always, o_proj never
+  assert.deepEqual(traits({ architectures: ['MistralForCausalLM'] }), [false, false, false]);
+});

@@ -233,11 +233,13 @@ export function parseConfig(json: unknown, file = 'config.json'): ModelConfig {
   if (!Number.isInteger(headDim)) fail(`${file}: hidden_size ${c.hidden_size} is not divisible by num_attention_heads ${c.num_attention_heads}; set head_dim`);
   if (headDim % 2 !== 0) fail(`${file}: head_dim ${headDim} must be even for RoPE`);
   const traits = { ...families[family] };
-  if (c.attention_bias) {
+  // attention_bias and mlp_bias are Llama's and Qwen3's switches (mlp_bias only Llama's); HF's
+  // Qwen2 and Mistral modules have fixed biases and ignore these fields.
+  if (c.attention_bias && (family === 'llama' || family === 'qwen3')) {
     traits.qkvBias = true;
     traits.oBias = true;
   }
-  if (c.mlp_bias) traits.mlpBias = true;
+  if (c.mlp_bias && family === 'llama') traits.mlpBias = true;
   const rope = parseRope(c, file);
   const layers = parseLayerTypes(c, family, file);
   const eos = c.eos_token_id == null ? [] : Array.isArray(c.eos_token_id) ? c.eos_token_id : [c.eos_token_id];
