@@ -48,6 +48,13 @@ test('YaRN parameters and HF defaults', () => {
   const m = cfg({ rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 4096, mscale: 1, mscale_all_dim: 0.5 } }).ropeScaling;
   assert.ok(m?.type === 'yarn' && Math.abs(m.attentionFactor - (0.1 * Math.log(40) + 1) / (0.05 * Math.log(40) + 1)) < 1e-12);
   assert.deepEqual(cfg({ rope_scaling: { rope_type: 'dynamic', factor: 2 } }).ropeScaling, { type: 'dynamic', factor: 2 });
+  // the pretraining length: top level (wins), else in the dict, else max_position_embeddings (transformers 5)
+  const l3 = { rope_type: 'llama3', rope_theta: 5e5, factor: 8, low_freq_factor: 1, high_freq_factor: 4 };
+  const orig = (over: Record<string, unknown>) => (cfg({ max_position_embeddings: 131072, rope_parameters: l3, ...over }).ropeScaling as { originalMaxPositionEmbeddings: number }).originalMaxPositionEmbeddings;
+  assert.equal(orig({}), 131072);
+  assert.equal(orig({ original_max_position_embeddings: 8192 }), 8192);
+  assert.equal(orig({ rope_parameters: { ...l3, original_max_position_embeddings: 4096 } }), 4096);
+  assert.equal(orig({ rope_parameters: { ...l3, original_max_position_embeddings: 4096 }, original_max_position_embeddings: 8192 }), 8192);
 });
 
 test('unsupported RoPE settings name the field', () => {

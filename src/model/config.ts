@@ -95,6 +95,7 @@ const rawSchema = z
     rope_parameters: z.record(z.string(), z.unknown()).nullish(),
     partial_rotary_factor: z.number().positive().nullish(),
     max_position_embeddings: z.number().int().positive().default(2048),
+    original_max_position_embeddings: z.number().int().positive().nullish(),
     tie_word_embeddings: z.boolean().optional(),
     attention_bias: z.boolean().optional(),
     mlp_bias: z.boolean().optional(),
@@ -118,7 +119,7 @@ function yarnMscale(scale: number, mscale = 1): number {
  * `rope_scaling` (transformers 4) or `rope_parameters` (transformers 5) -> RopeScaling, with the
  * defaults of HF's `ROPE_INIT_FUNCTIONS`. `maxPos` is config.max_position_embeddings.
  */
-function parseRopeScaling(raw: Record<string, unknown> | null | undefined, maxPos: number, field: string, file: string): RopeScaling | null {
+function parseRopeScaling(raw: Record<string, unknown> | null | undefined, maxPos: number, topOriginal: number | null, field: string, file: string): RopeScaling | null {
   if (!raw) return null;
   const type = String(raw.rope_type ?? raw.type ?? 'default');
   const num = (k: string): number => {
@@ -135,17 +136,13 @@ function parseRopeScaling(raw: Record<string, unknown> | null | undefined, maxPo
   if (type === 'default') return null;
   if (type === 'linear') return { type: 'linear', factor: num('factor') };
   if (type === 'dynamic') return { type: 'dynamic', factor: num('factor') };
+  // transformers 5 standardisation: the pretraining length from a top-level
+  // original_max_position_embeddings (which wins), else the scaling dict's, else max_position_embeddings
+  const original = topOriginal ?? opt('original_max_position_embeddings') ?? maxPos;
   if (type === 'llama3') {
-    return {
-      type: 'llama3',
-      factor: num('factor'),
-      lowFreqFactor: num('low_freq_factor'),
-      highFreqFactor: num('high_freq_factor'),
-      originalMaxPositionEmbeddings: num('original_max_position_embeddings'),
-    };
+    return { type: 'llama3', factor: num('factor'), lowFreqFactor: num('low_freq_factor'), highFreqFactor: num('high_freq_factor'), originalMaxPositionEmbeddings: original };
   }
   if (type === 'yarn') {
-    const original = opt('original_max_position_embeddings') ?? maxPos;
     // transformers 5: the explicit factor wins; without one, the ratio of the context lengths
     const factor = opt('factor') ?? maxPos / original;
     const mscale = opt('mscale');
@@ -173,7 +170,7 @@ function parseRope(c: z.infer<typeof rawSchema>, file: string): { theta: number;
   if (typeof thetaRaw !== 'number' || !(thetaRaw > 0)) fail(`${file}: ${params?.rope_theta != null ? field + '.' : ''}rope_theta must be a positive number`);
   const partial = (params?.partial_rotary_factor as number | undefined) ?? c.partial_rotary_factor ?? 1;
   if (partial !== 1) fail(`${file}: partial_rotary_factor ${partial} is not supported (the Llama family rotates whole heads; only 1)`);
-  const scaling = params && String(params.rope_type ?? params.type ?? 'default') !== 'default' ? parseRopeScaling(params, c.max_position_embeddings, field, file) : parseRopeScaling(c.rope_scaling, c.max_position_embeddings, 'rope_scaling', file);
+  const scaling = params && String(params.rope_type ?? params.type ?? 'default') !== 'default' ? parseRopeScaling(params, c.max_position_embeddings, c.original_max_position_embeddings ?? null, field, file) : parseRopeScaling(c.rope_scaling, c.max_position_embeddings, c.original_max_position_embeddings ?? null, 'rope_scaling', file);
   return { theta: thetaRaw, scaling };
 }
 
