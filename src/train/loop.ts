@@ -1,13 +1,15 @@
 /**
  * The training loop shared by every objective (SFT, DPO, distillation): gradient accumulation,
  * clipping, AdamW with a schedule, periodic evaluation with early stopping, checkpoints with
- * exact resume, metrics.jsonl, a progress bar and a loss-curve PNG.
+ * exact resume, metrics.jsonl, a progress bar and a loss-curve PNG. A non-finite loss or gradient
+ * stops the run before the update, with a one-line error.
  */
 import { join } from 'node:path';
 import type { PeftAdapter } from '../peft/types.js';
 import { MetricsLog } from '../util/metrics.js';
 import { lossCurvePng } from '../util/plot.js';
 import { createProgress } from '../util/progress.js';
+import { fail } from '../util/errors.js';
 import { type LoopState, hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { AdamW, type Trainable, clipFactor, gradNorm } from './optimizer.js';
 import { type ScheduleKind, learningRate } from './schedule.js';
@@ -87,6 +89,11 @@ export async function trainLoop<B>(params: Trainable[], objective: Objective<B>,
   const opt = new AdamW(params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
   let state: LoopState = { step: 0, epoch: 0, batchIndex: 0, bestEval: null, badEvals: 0, fingerprint: o.fingerprint };
   if (o.resume && hasCheckpoint(o.outDir)) state = loadCheckpoint(o.outDir, params, opt, o.fingerprint);
+  let lastSaved = state.step; // the step of the newest checkpoint (0: none)
+  const save = (): void => {
+    saveCheckpoint(o.outDir, state, params, opt);
+    lastSaved = state.step;
+  };
   const log = MetricsLog.open(o.outDir, { resumeStep: o.resume ? state.step + 1 : undefined });
   const progress = createProgress({ total, label: o.label, unit: 'step', rates: { tokens: 'tok' }, stream: o.quiet ? { write: () => true } : process.stderr });
   if (state.step > 0) progress.tick(state.step);
@@ -158,10 +165,19 @@ export async function trainLoop<B>(params: Trainable[], objective: Objective<B>,
     // from the graph for one micro-batch (tensors it did not reach are zeros and add nothing),
     // from a pass over the summed gradients for several.
     const norm = sumSq !== undefined ? Math.sqrt(sumSq) / denom : gradNorm(grads, 1 / denom);
+    const loss = lossSum / denom;
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+      // Diverged: the update would write NaN/Inf into the trained tensors. Stop before it, with
+      // the metrics so far and the last checkpoint intact.
+      progress.done();
+      log.close();
+      const what = !Number.isFinite(loss) ? `the loss is ${loss}` : `the gradient norm is ${norm}`;
+      const last = lastSaved > 0 ? `the last good state is the checkpoint of step ${lastSaved} in ${o.outDir} (--resume continues from it)` : 'no checkpoint was saved yet';
+      fail(`${o.label}: step ${state.step + 1}: ${what}, training diverged; nothing was updated. Lower --lr (now ${o.lr}) or --max-grad-norm, or check the data; ${last}`);
+    }
     const lr = learningRate(state.step, { lr: o.lr, warmup, total, schedule: o.schedule });
     opt.update(grads, lr, clipFactor(norm, o.maxGradNorm) / denom);
     state.step++;
-    const loss = lossSum / denom;
     const dt = (performance.now() - t0) / 1000;
     result.losses.push(loss);
     result.lastLoss = loss;
@@ -170,21 +186,21 @@ export async function trainLoop<B>(params: Trainable[], objective: Objective<B>,
     progress.tick(1, { loss: Number(loss.toFixed(4)), tokens });
     let stop = false;
     if (o.evalEvery > 0 && state.step % o.evalEvery === 0) stop = await evaluate();
-    if ((o.saveEvery > 0 && state.step % o.saveEvery === 0) || stop) saveCheckpoint(o.outDir, state, params, opt);
+    if ((o.saveEvery > 0 && state.step % o.saveEvery === 0) || stop) save();
     if (stop) {
       result.stoppedEarly = true;
       progress.log(`early stop: eval_loss did not improve for ${o.patience} evaluations`);
       break;
     }
     if (o.interruptAfter !== undefined && state.step >= o.interruptAfter) {
-      saveCheckpoint(o.outDir, state, params, opt);
+      save();
       result.interrupted = true;
       break;
     }
   }
   result.steps = state.step;
   if (!result.interrupted && !result.stoppedEarly && objective.evaluate && (o.evalEvery <= 0 || state.step % o.evalEvery !== 0)) await evaluate();
-  if (!result.interrupted) saveCheckpoint(o.outDir, state, params, opt);
+  if (!result.interrupted) save();
   progress.done();
   log.close();
   try {
