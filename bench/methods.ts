@@ -16,7 +16,8 @@
  * process (as `npm run bench` does for prefill and train): the ratio is GEMM efficiency, not the
  * rate of one favourable shape. Timing: 2 untimed steps, `--steps` timed steps (peak memory is
  * read after them), then `--steps` more, each after one baseline replay and an untimed step; step
- * time, baseline and ratio are the medians of those pairs.
+ * time, baseline and ratio are the medians of those pairs. `--method dora` measures DoRA on the
+ * same targets as the LoRA row (its row norms count as overhead, not as useful FLOPs).
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -46,6 +47,10 @@ const METHODS: Record<string, MethodConfig> = {
   'lora r8 (all projections)': { kind: 'lora', r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], rslora: false },
   'last-layers (2)': { kind: 'last-layers', layers: 2, includeHead: true },
   full: { kind: 'full' },
+};
+/** Variants measured only on request (`--method dora`): not one of the issue's methods. */
+const EXTRA: Record<string, MethodConfig> = {
+  dora: { kind: 'lora', r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], rslora: false, dora: true },
 };
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, steps: { type: 'string', default: '5' }, method: { type: 'string' } } });
@@ -89,13 +94,14 @@ function usefulWork(a: PeftAdapter, cfg: ReturnType<typeof loadModel>['cfg'], to
 
 async function runOne(wanted: string): Promise<void> {
   // a row's full name, or its method kind (`--method lora`)
-  const name = Object.keys(METHODS).find((k) => k === wanted || METHODS[k]!.kind === wanted);
+  const all = { ...METHODS, ...EXTRA };
+  const name = Object.keys(all).find((k) => k === wanted || (k in METHODS && METHODS[k]!.kind === wanted));
   if (!name) {
-    console.error(`bench:methods: unknown --method "${wanted}"; use one of ${[...new Set(Object.values(METHODS).map((c) => c.kind))].join(', ')}`);
+    console.error(`bench:methods: unknown --method "${wanted}"; use one of ${[...new Set([...Object.values(METHODS).map((c) => c.kind), ...Object.keys(EXTRA)])].join(', ')}`);
     process.exit(1);
   }
   const m = loadModel(benchModelDir(values.model));
-  const adapter = await createAdapter(METHODS[name]!, baseModelOf(m), 0);
+  const adapter = await createAdapter(all[name]!, baseModelOf(m), 0);
   const rows = Array.from({ length: B }, (_, b) => {
     const ids = Array.from({ length: T }, (_, t) => 1 + ((t * 31 + b * 7) % (m.cfg.vocabSize - 1)));
     return { ids, labels: ids };

@@ -49,6 +49,11 @@ export interface DecoderHooks {
    * the hook must add to y (as LoRA does), not transform it.
    */
   linear?(name: string, x: Value, y: Value): Value;
+  /**
+   * Layers whose product x W^T the adapter rescales (DoRA): for these, `linear` receives y = x W^T
+   * alone, and the bias and the residual stream are added to what it returns.
+   */
+  rescales?(name: string): boolean;
 }
 
 export interface KV {
@@ -116,6 +121,11 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
   const rope = ropeInputs(inp.cos, inp.sin);
   // residual: added in the projection's own Gemm (C input) instead of an Add after it
   const proj = (name: string, x: Value, bias: boolean, residual?: Value): Value => {
+    if (hooks.linear && hooks.rescales?.(name)) {
+      let y = hooks.linear(name, x, linear(x, w.get(`${name}.weight`))); // [B*T, out]
+      if (bias) y = op.add(y, w.get(`${name}.bias`));
+      return residual ? op.add(y, residual) : y;
+    }
     const y = linear(x, w.get(`${name}.weight`), bias ? w.get(`${name}.bias`) : null, residual);
     return hooks.linear ? hooks.linear(name, x, y) : y;
   };

@@ -88,7 +88,7 @@ export function peftConfigJson(a: PeftAdapter, base: BaseModel, baseModelPath: s
       fan_in_fan_out: false,
       init_lora_weights: true,
       modules_to_save: null,
-      use_dora: false,
+      use_dora: c.dora === true,
       rank_pattern: c.rankPattern ?? {},
       alpha_pattern: c.alphaPattern ?? {},
     };
@@ -106,8 +106,9 @@ function peftTensors(a: PeftAdapter, base: BaseModel): Map<string, NamedTensor> 
     out.set('prompt_embeddings', { dtype: 'F32', shape: [c.virtualTokens, width], data: prefixToPeft(base, a.params, c.virtualTokens) });
   } else if (c.kind === 'lora') {
     for (const p of a.params) {
-      const m = /^lora\.(.+)\.([AB])$/.exec(p.name)!;
-      out.set(`${LORA_PREFIX}${m[1]}.lora_${m[2]}.weight`, { dtype: 'F32', shape: p.shape, data: p.data });
+      const m = /^lora\.(.+)\.([ABM])$/.exec(p.name)!;
+      const key = m[2] === 'M' ? `${LORA_PREFIX}${m[1]}.lora_magnitude_vector.weight` : `${LORA_PREFIX}${m[1]}.lora_${m[2]}.weight`;
+      out.set(key, { dtype: 'F32', shape: p.shape, data: p.data });
     }
   }
   return out;
@@ -179,7 +180,6 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
     config = { kind: 'prefix', virtualTokens: N, init: 'random' };
     for (const [k, v] of prefixFromPeft(base, t.data, N)) params.set(k, v);
   } else {
-    if (pc.use_dora) fail(`${cfgFile}: use_dora=true is not supported`);
     if (pc.bias && pc.bias !== 'none') fail(`${cfgFile}: bias "${pc.bias}" is not supported (only "none")`);
     if (pc.fan_in_fan_out) fail(`${cfgFile}: fan_in_fan_out=true is not supported for Llama-family models`);
     const lp = pc.layers_pattern == null ? [] : Array.isArray(pc.layers_pattern) ? pc.layers_pattern : [pc.layers_pattern];
@@ -194,16 +194,24 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
       targetModules: pc.target_modules ?? fail(`${cfgFile}: field "target_modules" is required`),
       layers,
       rslora: pc.use_rslora ?? false,
+      ...(pc.use_dora ? { dora: true } : {}),
       ...(pc.exclude_modules != null ? { excludeModules: pc.exclude_modules } : {}),
       ...(Object.keys(pc.rank_pattern ?? {}).length ? { rankPattern: pc.rank_pattern! } : {}),
       ...(Object.keys(pc.alpha_pattern ?? {}).length ? { alphaPattern: pc.alpha_pattern! } : {}),
     };
     for (const [name, t] of tensors) {
+      // DoRA's magnitude: PEFT >= 0.12 writes lora_magnitude_vector.weight, earlier lora_magnitude_vector
+      const mag = /^(?:base_model\.model\.)?(.+)\.lora_magnitude_vector(?:\.weight)?$/.exec(name);
+      if (mag) {
+        if (!pc.use_dora) fail(`${wFile}: tensor "${name}" is DoRA's, but ${cfgFile} does not set use_dora: true`);
+        params.set(loraParamName(mag[1]!, 'M'), t.data);
+        continue;
+      }
       const m = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$/.exec(name);
       if (!m) fail(`${wFile}: unexpected tensor "${name}" in a LoRA adapter`);
       params.set(loraParamName(m[1]!, m[2] as 'A' | 'B'), t.data);
     }
-    const expected = new Set(loraModules(base.cfg, config).flatMap((mod) => [loraParamName(mod.name, 'A'), loraParamName(mod.name, 'B')]));
+    const expected = new Set(loraModules(base.cfg, config).flatMap((mod) => [loraParamName(mod.name, 'A'), loraParamName(mod.name, 'B'), ...(config.kind === 'lora' && config.dora ? [loraParamName(mod.name, 'M')] : [])]));
     for (const k of params.keys()) if (!expected.has(k)) fail(`${wFile}: tensor for ${k.replace(/^lora\./, '')} does not match a targeted module of this model`);
   }
   try {

@@ -1,6 +1,9 @@
 /**
  * LoRA: y = W x + (alpha / r) * B A dropout(x) on the targeted linear layers (r and alpha per
  * module where PEFT's rank_pattern / alpha_pattern say so).
+ * DoRA (PEFT use_dora): y = g * (W x + s B A x) with g = m / ||W + s B A|| per output row; the
+ * magnitude m [out] is trained and starts at ||W||, the norm is treated as a constant in the
+ * backward pass (as PEFT and the DoRA paper do), so DoRA also starts as the identity.
  * A [r, in] starts Kaiming-uniform, B [out, r] starts at zero, so the adapter starts as the
  * identity. Saved with PEFT's names: base_model.model.<module>.lora_A.weight / lora_B.weight.
  */
@@ -64,13 +67,25 @@ export function loraModules(cfg: ModelConfig, config: LoraConfig): LoraModule[] 
   return mods;
 }
 
+/** The L2 norm of each row of W [rows, cols] (float64 sums). */
+function rowNorms(W: Float32Array, rows: number, cols: number): Float32Array {
+  const n = new Float32Array(rows);
+  for (let o = 0; o < rows; o++) {
+    let s = 0;
+    for (let i = 0; i < cols; i++) s += W[o * cols + i]! ** 2;
+    n[o] = Math.sqrt(s);
+  }
+  return n;
+}
+
 function fnv1a(s: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return (h >>> 0).toString(16);
 }
 
-export const loraParamName = (module: string, which: 'A' | 'B'): string => `lora.${module}.${which}`;
+/** Graph/param names: A, B and DoRA's magnitude M of a module. */
+export const loraParamName = (module: string, which: 'A' | 'B' | 'M'): string => `lora.${module}.${which}`;
 const DROPOUT_SEED = 'lora_dropout_seed';
 
 function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdapter {
@@ -79,26 +94,44 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
   const targets = new Map(mods.map((m) => [m.name, m]));
   return {
     // Graph structure depends on ranks, scales, targets and dropout, not on the values: adapters alike share graphs.
-    id: `lora:d${config.dropout}:${fnv1a(mods.map((m) => `${m.name}:${m.r}:${m.scale}`).join(','))}`,
+    id: `lora:d${config.dropout}:${config.dora ? `dora${config.doraNormGradient ? '+' : ''}:` : ''}${fnv1a(mods.map((m) => `${m.name}:${m.r}:${m.scale}`).join(','))}`,
     config,
     virtualTokens: 0,
     prefixLength: 0,
     params,
     baseTrainable: [],
-    attach(g, _w, opts) {
+    attach(g, w, opts) {
       const seed = opts?.training && config.dropout > 0 ? g.input(DROPOUT_SEED, [1], 'int64') : null;
       let salt = 0;
+      const input = (n: string): Value => {
+        const p = byName.get(n)!;
+        return g.input(p.name, p.shape);
+      };
       return {
+        // DoRA rescales x W^T itself, so the decoder hands it over before bias and residual
+        ...(config.dora ? { rescales: (name: string) => targets.has(name) } : {}),
         linear(name: string, x: Value, y: Value): Value {
           const mod = targets.get(name);
           if (!mod) return y;
-          const a = byName.get(loraParamName(name, 'A'))!;
-          const b = byName.get(loraParamName(name, 'B'))!;
           const xd = seed ? op.mul(x, op.dropoutMask(seed, x.shape, config.dropout, ++salt)) : x;
-          const h = op.reshape(linear(xd, g.input(a.name, a.shape)), [-1, mod.r]); // [N, r]
-          // y + scale * h B^T in one Gemm (alpha, c): no Mul or Add over [N, out], forward or back.
-          const sum = op.gemm(h, g.input(b.name, b.shape), false, true, mod.scale, op.reshape(y, [-1, y.shape[y.rank - 1]!])); // [N, out]
-          return op.reshape(sum, y.shape);
+          const A = input(loraParamName(name, 'A'));
+          const B = input(loraParamName(name, 'B'));
+          const h = op.reshape(linear(xd, A), [-1, mod.r]); // [N, r]
+          const y2 = op.reshape(y, [-1, mod.outFeatures]); // [N, out]
+          if (!config.dora) {
+            // y + scale * h B^T in one Gemm (alpha, c): no Mul or Add over [N, out], forward or back.
+            return op.reshape(op.gemm(h, B, false, true, mod.scale, y2), y.shape);
+          }
+          // DoRA: gain g = m / ||W + s B A|| per output row [out], the norm a constant for autodiff
+          const W = w.get(`${name}.weight`); // [out, in]
+          const rowNorm = op.sqrt(op.reduceSumSquare(op.gemm(B, A, false, false, mod.scale, W), [1])); // [out]
+          const norm = config.doraNormGradient ? rowNorm : op.stopGradient(rowNorm);
+          const gain = op.div(input(loraParamName(name, 'M')), norm); // [out]
+          if (xd === x) return op.reshape(op.mul(op.gemm(h, B, false, true, mod.scale, y2), gain), y.shape); // g * (x W^T + s h B^T)
+          // with dropout PEFT keeps the base output and rescales the product of the dropped input:
+          // y + (g - 1) * (xd W^T) + g * s * h B^T
+          const delta = op.add(op.mul(linear(xd, W), op.sub(gain, 1)), op.mul(op.gemm(h, B, false, true, mod.scale), gain));
+          return op.reshape(op.add(y2, op.reshape(delta, [-1, mod.outFeatures])), y.shape);
         },
       };
     },
@@ -117,17 +150,22 @@ export const lora: Method<LoraConfig> = {
       // PEFT: kaiming_uniform_(a=sqrt(5)) on A => U(-1/sqrt(in), 1/sqrt(in)); B = 0.
       params.push({ name: loraParamName(m.name, 'A'), shape: [m.r, m.inFeatures], data: uniform(m.r * m.inFeatures, r, 1 / Math.sqrt(m.inFeatures)) });
       params.push({ name: loraParamName(m.name, 'B'), shape: [m.outFeatures, m.r], data: new Float32Array(m.outFeatures * m.r) });
+      // DoRA: the magnitude starts at ||W + s B A|| = ||W|| (B = 0)
+      if (config.dora) params.push({ name: loraParamName(m.name, 'M'), shape: [m.outFeatures], data: rowNorms(base.weights.get(`${m.name}.weight`)!, m.outFeatures, m.inFeatures) });
     }
     return adapter(config, base, params);
   },
   restore(config, base, tensors) {
     const params: Param[] = [];
     for (const m of loraModules(base.cfg, config)) {
-      for (const [which, shape] of [['A', [m.r, m.inFeatures]], ['B', [m.outFeatures, m.r]]] as const) {
+      const parts: Array<['A' | 'B' | 'M', number[]]> = [['A', [m.r, m.inFeatures]], ['B', [m.outFeatures, m.r]]];
+      if (config.dora) parts.push(['M', [m.outFeatures]]);
+      for (const [which, shape] of parts) {
         const name = loraParamName(m.name, which);
         const data = tensors.get(name);
-        if (!data) fail(`lora: adapter has no lora_${which} for ${m.name}`);
-        if (data.length !== shape[0] * shape[1]) fail(`lora: lora_${which} of ${m.name} must have shape [${shape.join(', ')}] (r=${m.r}${m.r !== config.r ? ' from rank_pattern' : ''})`);
+        const label = which === 'M' ? 'lora_magnitude_vector (DoRA)' : `lora_${which}`;
+        if (!data) fail(`lora: adapter has no ${label} for ${m.name}`);
+        if (data.length !== shape.reduce((p, d) => p * d, 1)) fail(`lora: ${label} of ${m.name} must have shape [${shape.join(', ')}]${which === 'M' ? '' : ` (r=${m.r}${m.r !== config.r ? ' from rank_pattern' : ''})`}`);
         params.push({ name, shape: [...shape], data });
       }
     }
@@ -151,6 +189,15 @@ export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32A
         if (bk === 0) continue;
         for (let i = 0; i < I; i++) W[o * I + i]! += bk * A[k * I + i]!;
       }
+    if (a.config.dora) {
+      // W' = m / ||W + s B A|| * (W + s B A), row by row
+      const M = byName.get(loraParamName(m.name, 'M'))!.data;
+      const norms = rowNorms(W, O, I);
+      for (let o = 0; o < O; o++) {
+        const g = M[o]! / norms[o]!;
+        for (let i = 0; i < I; i++) W[o * I + i]! *= g;
+      }
+    }
     out.set(`${m.name}.weight`, W);
   }
   return out;

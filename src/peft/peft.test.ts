@@ -59,6 +59,10 @@ const methods: Array<[string, MethodConfig]> = [
   ['prefix', { kind: 'prefix', virtualTokens: 3, init: 'random' }],
   ['lora', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], rslora: false }],
   ['lora (layer 1 only, regex targets)', { kind: 'lora', r: 2, alpha: 2, dropout: 0, targetModules: '.*\\.(o_proj|up_proj)', layers: [1], rslora: false }],
+  // DoRA with the exact gradient, so that finite differences check every VJP (PEFT's default treats
+  // the norm as a constant: tested separately below)
+  ['dora', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], rslora: false, dora: true, doraNormGradient: true }],
+  ['dora (dropout, rslora)', { kind: 'lora', r: 2, alpha: 4, dropout: 0.25, targetModules: ['q_proj', 'o_proj', 'gate_proj'], rslora: true, dora: true, doraNormGradient: true }],
   ['last-layers', { kind: 'last-layers', layers: 1, includeHead: true }],
   ['full', { kind: 'full' }],
 ];
@@ -86,7 +90,7 @@ for (const [name, config] of methods) {
     const trainable = new Set([...a.params.map((p) => p.name), ...a.baseTrainable]);
     const wrt = g.inputs.filter((v) => trainable.has(v.name!));
     assert.equal(wrt.length, trainable.size);
-    const feeds: Record<string, HostArray> = { ...batch.feeds, ...a.feeds() };
+    const feeds: Record<string, HostArray> = { ...batch.feeds, ...a.feeds(), ...a.trainingFeeds?.(3) };
     for (const v of g.inputs) if (!(v.name! in feeds)) feeds[v.name!] = base.weights.get(v.name!)!;
     const res = await checkLossGrads(backend, loss, wrt, feeds, { seed: 7, directions: 3 });
     for (const r of res) assert.ok(r.relErr < 2e-3, `analytic ${r.analytic} vs numeric ${r.numeric}`);
@@ -148,19 +152,42 @@ for (const [name, config] of methods.filter(([, c]) => c.kind !== 'last-layers' 
   });
 }
 
-test('lora starts as the identity, and merged weights equal the unmerged adapter', async () => {
-  const { base, lm } = makeBase();
-  const config = methods[2]![1];
-  const a = await createAdapter(config, base, 8);
-  const seq = [1, 4, 9, 16, 25];
-  const l0 = await lm.logits(seq);
-  const la = await lm.logits(seq, a);
-  for (let t = 0; t < seq.length; t++) assert.equal(maxDiff(l0[t]!, la[t]!), 0);
+for (const name of ['lora', 'dora']) {
+  test(`${name} starts as the identity, and merged weights equal the unmerged adapter`, async () => {
+    const { base, lm } = makeBase();
+    const config = methods.find(([n]) => n === name)![1];
+    const a = await createAdapter(config, base, 8);
+    const seq = [1, 4, 9, 16, 25];
+    const l0 = await lm.logits(seq);
+    const la = await lm.logits(seq, a);
+    // LoRA adds exactly zero; DoRA's gain m / ||W|| is 1 up to the float32 norm
+    for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(l0[t]!, la[t]!) <= (name === 'lora' ? 0 : 1e-5), `${maxDiff(l0[t]!, la[t]!)}`);
+    perturb(a);
+    const merged = new CausalLM(cfg, mergeLora(base, a), backend);
+    const lm1 = await lm.logits(seq, a);
+    const lm2 = await merged.logits(seq);
+    for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(lm1[t]!, lm2[t]!) < 1e-5);
+    assert.ok(maxDiff(lm1[4]!, l0[4]!) > 1e-3, 'the perturbed adapter changes the logits');
+  });
+}
+
+test('DoRA merge follows the formula: merged W = m / norm_row(W + s B A) * (W + s B A), a layer checked by hand', async () => {
+  const { base } = makeBase();
+  const a = await createAdapter(methods.find(([n]) => n === 'dora')![1], base, 9);
   perturb(a);
-  const merged = new CausalLM(cfg, mergeLora(base, a), backend);
-  const lm1 = await lm.logits(seq, a);
-  const lm2 = await merged.logits(seq);
-  for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(lm1[t]!, lm2[t]!) < 1e-5);
+  const mod = 'model.layers.1.mlp.down_proj';
+  const get = (w: string) => a.params.find((p) => p.name === `lora.${mod}.${w}`)!.data;
+  const [A, B, M] = [get('A'), get('B'), get('M')];
+  const W = base.weights.get(`${mod}.weight`)!;
+  const [O, I, r, s] = [cfg.hiddenSize, cfg.intermediateSize, 2, 4 / 2];
+  const got = mergeLora(base, a).get(`${mod}.weight`)!;
+  let err = 0;
+  for (let o = 0; o < O; o++) {
+    const row = Array.from({ length: I }, (_, i) => W[o * I + i]! + s * Array.from({ length: r }, (_, k) => B[o * r + k]! * A[k * I + i]!).reduce((p, v) => p + v, 0));
+    const n = Math.sqrt(row.reduce((p, v) => p + v * v, 0));
+    row.forEach((v, i) => (err = Math.max(err, Math.abs(got[o * I + i]! - (M[o]! / n) * v))));
+  }
+  assert.ok(err < 1e-5, `${err}`);
 });
 
 test('text initialisation: a soft prompt or a KV prefix from a text behaves exactly like that text', async () => {
@@ -339,4 +366,54 @@ test('LoRA target "all-linear" selects every projection and is saved as the modu
   const out = mkdtempSync(join(tmpdir(), 'plum-all-linear-'));
   saveAdapter(out, a, base, 'x');
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')).target_modules, ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj']);
+});
+
+test("DoRA as PEFT trains it: the norm is a constant, so the magnitude's gradient is exact and the factors' leave the norm's term out", async () => {
+  const { base } = makeBase();
+  const exact = methods.find(([n]) => n === 'dora')![1] as Extract<MethodConfig, { kind: 'lora' }>;
+  const grads = async (config: MethodConfig) => {
+    const a = await createAdapter(config, base, 4);
+    perturb(a);
+    const batch = prepareBatch(cfg, a, makeBatches(rows, { batchSize: 2, seed: 0, epoch: 0, padId: 0 })[0]!);
+    const run = await backend.compile(buildSftStep(cfg, a, batch.shape));
+    return gradsOf(await run.run(graphFeeds(run, a, base.weights, batch.feeds, 0)));
+  };
+  const [full, peft] = [await grads(exact), await grads({ ...exact, doraNormGradient: false })];
+  const M = 'lora.model.layers.0.self_attn.q_proj.M';
+  const A = 'lora.model.layers.0.self_attn.q_proj.A';
+  assert.ok(maxDiff(full.get(M)!, peft.get(M)!) < 1e-6 && full.get(M)!.some((v) => v !== 0));
+  assert.ok(maxDiff(full.get(A)!, peft.get(A)!) > 1e-4);
+});
+
+test('a PEFT DoRA folder loads (lora_magnitude_vector with or without .weight) and equals its merged weights; saved back as PEFT names it', async () => {
+  const { base, lm } = makeBase();
+  const { writeSafetensors } = await import('../model/safetensors.js');
+  const { writeFileSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'plum-peft-dora-'));
+  const peftConfig = { peft_type: 'LORA', task_type: 'CAUSAL_LM', r: 2, lora_alpha: 4, lora_dropout: 0, target_modules: ['v_proj'], use_dora: true, use_rslora: false, bias: 'none' };
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify(peftConfig));
+  const out = cfg.numKvHeads * cfg.headDim;
+  const tensors = new Map<string, { dtype: 'F32'; shape: number[]; data: Float32Array }>();
+  let k = 0;
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `base_model.model.model.layers.${l}.self_attn.v_proj`;
+    tensors.set(`${p}.lora_A.weight`, { dtype: 'F32', shape: [2, cfg.hiddenSize], data: Float32Array.from({ length: 2 * cfg.hiddenSize }, () => 0.3 * Math.sin(++k)) });
+    tensors.set(`${p}.lora_B.weight`, { dtype: 'F32', shape: [out, 2], data: Float32Array.from({ length: out * 2 }, () => 0.3 * Math.cos(++k)) });
+    // PEFT >= 0.12 writes ".lora_magnitude_vector.weight", earlier versions ".lora_magnitude_vector"
+    tensors.set(`${p}.lora_magnitude_vector${l === 0 ? '.weight' : ''}`, { dtype: 'F32', shape: [out], data: Float32Array.from({ length: out }, () => 1 + 0.5 * Math.sin(++k)) });
+  }
+  writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
+  const a = loadAdapter(dir, base);
+  assert.equal(a.params.length, cfg.numLayers * 3);
+  const seq = [1, 7, 3, 22];
+  const l1 = await lm.logits(seq, a);
+  assert.ok(maxDiff(l1[3]!, (await new CausalLM(cfg, mergeLora(base, a), backend).logits(seq))[3]!) < 1e-5);
+  assert.ok(maxDiff(l1[3]!, (await lm.logits(seq))[3]!) > 1e-3);
+  const back = mkdtempSync(join(tmpdir(), 'plum-dora-out-'));
+  saveAdapter(back, a, base, 'x');
+  assert.equal(JSON.parse(readFileSync(join(back, 'adapter_config.json'), 'utf8')).use_dora, true);
+  assert.deepEqual(readSafetensors(join(back, 'adapter_model.safetensors')).tensors.get('base_model.model.model.layers.1.self_attn.v_proj.lora_magnitude_vector.weight')!.shape, [out]);
+  // magnitude tensors without use_dora are named as the mismatch they are
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ ...peftConfig, use_dora: false }));
+  assert.throws(() => loadAdapter(dir, base), /lora_magnitude_vector(\.weight)?" is DoRA's, but .*adapter_config\.json does not set use_dora: true/);
 });

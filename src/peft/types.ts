@@ -41,6 +41,10 @@ export const LoraConfigSchema = z.object({
   /** Per-module rank and alpha, keyed by PEFT patterns (a name suffix or regex matched at the end of the module path). */
   rankPattern: z.record(z.string().min(1), z.number().int().min(1)).optional(),
   alphaPattern: z.record(z.string().min(1), z.number().positive()).optional(),
+  /** DoRA (PEFT use_dora): each targeted row rescaled to a trained magnitude, y = m / ||W + s B A||_row * (W + s B A) x. */
+  dora: z.boolean().optional(),
+  /** DoRA: let the gradient flow through the row norm too (the exact gradient; PEFT and the paper treat the norm as a constant). */
+  doraNormGradient: z.boolean().optional(),
 });
 
 export const LastLayersConfigSchema = z.object({
