@@ -22,7 +22,7 @@ const LORA_PREFIX = 'base_model.model.';
 
 const PeftConfigSchema = z
   .object({
-    peft_type: z.enum(['PROMPT_TUNING', 'PREFIX_TUNING', 'LORA']),
+    peft_type: z.enum(['PROMPT_TUNING', 'P_TUNING', 'PREFIX_TUNING', 'LORA']),
     task_type: z.string().nullish(),
     base_model_name_or_path: z.string().nullish(),
     num_virtual_tokens: z.number().int().positive().optional(),
@@ -153,7 +153,7 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
   const parsed = PeftConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
-    fail(`${cfgFile}: field "${i.path.join('.')}": ${i.message} (supported peft_type: PROMPT_TUNING, PREFIX_TUNING, LORA)`);
+    fail(`${cfgFile}: field "${i.path.join('.')}": ${i.message} (supported peft_type: PROMPT_TUNING, P_TUNING, PREFIX_TUNING, LORA)`);
   }
   const pc = parsed.data;
   const wFile = join(dir, ADAPTER_WEIGHTS);
@@ -166,7 +166,9 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
   const C = base.cfg.hiddenSize;
   let config: MethodConfig;
   const params = new Map<string, Float32Array>();
-  if (pc.peft_type === 'PROMPT_TUNING') {
+  // P-tuning saves its prompt encoder's output as prompt_embeddings (PEFT's
+  // get_prompt_embedding_to_save), which PEFT uses as they are in inference: a soft prompt.
+  if (pc.peft_type === 'PROMPT_TUNING' || pc.peft_type === 'P_TUNING') {
     const N = need(pc.num_virtual_tokens, 'num_virtual_tokens');
     if (pc.token_dim && pc.token_dim !== C) fail(`${cfgFile}: token_dim ${pc.token_dim} does not match the model's hidden_size ${C} (adapter for another model?)`);
     const t = tensors.get('prompt_embeddings') ?? fail(`${wFile}: no tensor "prompt_embeddings"`);

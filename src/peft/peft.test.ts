@@ -263,6 +263,12 @@ test('an adapter folder as PEFT writes it (all its config fields, BF16 tensors, 
   const spa = loadAdapter(sp, base);
   assert.equal(spa.virtualTokens, 5);
   assert.equal((await lm.logits(seq, spa)).length, seq.length);
+  // P-tuning (its encoder's output saved as prompt_embeddings) is the same soft prompt
+  const pt = JSON.parse(readFileSync(join(sp, 'adapter_config.json'), 'utf8'));
+  writeFileSync(join(sp, 'adapter_config.json'), JSON.stringify({ ...pt, peft_type: 'P_TUNING', encoder_reparameterization_type: 'MLP', encoder_hidden_size: 32, encoder_num_layers: 2, encoder_dropout: 0 }));
+  const ptune = loadAdapter(sp, base);
+  assert.equal(ptune.config.kind, 'soft-prompt');
+  assert.equal(maxDiff((await lm.logits(seq, ptune))[3]!, (await lm.logits(seq, spa))[3]!), 0);
 });
 
 test('a PEFT adapter for another model is refused with a one-line error naming the field', async () => {
@@ -274,7 +280,7 @@ test('a PEFT adapter for another model is refused with a one-line error naming t
   writeSafetensors(join(dir, 'adapter_model.safetensors'), new Map([['prompt_embeddings', { dtype: 'F32' as const, shape: [4, 999], data: new Float32Array(4 * 999) }]]));
   assert.throws(() => loadAdapter(dir, base), /adapter_config\.json: token_dim 999 does not match the model's hidden_size 16/);
   writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'IA3', task_type: 'CAUSAL_LM' }));
-  assert.throws(() => loadAdapter(dir, base), /field "peft_type".*supported peft_type: PROMPT_TUNING, PREFIX_TUNING, LORA/);
+  assert.throws(() => loadAdapter(dir, base), /field "peft_type".*supported peft_type: PROMPT_TUNING, P_TUNING, PREFIX_TUNING, LORA/);
 });
 
 test('the training graph on per-layer sliding windows, YaRN and MLP biases: its loss equals the scoring pass', async () => {
