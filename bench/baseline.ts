@@ -8,6 +8,7 @@
  * replays with the default; see BENCHMARKS.md). With spinning off, single-session MatMul speed
  * is unchanged.
  */
+import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { Graph, type Value } from '../src/graph/ir.js';
 import { emitOnnx } from '../src/graph/onnx.js';
@@ -147,5 +148,28 @@ export class ReadBandwidth {
   /** One measurement in bytes read per second. */
   async sample(): Promise<number> {
     return this.bytes / (await (await this.session).run({ x: this.x }));
+  }
+}
+
+/** One A/B of GEMM lists: a name, the separate products, and the one(s) that would replace them. */
+export type GemmAB = [name: string, separate: Gemm[], replacement: Gemm[]];
+
+/**
+ * Plain ORT MatMul time of each case's two lists, alternated for `rounds` rounds (each list timed
+ * as MatMulBaseline.run does); prints the medians and the change, labelled `label`.
+ */
+export async function compareGemmLists(M: number, cases: GemmAB[], rounds: number, label: string): Promise<void> {
+  const b = new MatMulBaseline(availableParallelism());
+  for (const [, sep, rep] of cases) await b.prepare(M, [...sep, ...rep]);
+  const t = cases.map(() => ({ sep: [] as number[], rep: [] as number[] }));
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, [, sep, rep]] of cases.entries()) {
+      t[i]!.sep.push(await b.run(M, sep, 0.1));
+      t[i]!.rep.push(await b.run(M, rep, 0.1));
+    }
+  }
+  for (const [i, [name]] of cases.entries()) {
+    const [s, f] = [median(t[i]!.sep) * 1e3, median(t[i]!.rep) * 1e3];
+    console.log(`${name.padEnd(18)} separate ${s.toFixed(3)} ms, ${label} ${f.toFixed(3)} ms (${(((f - s) / s) * 100).toFixed(1)}%)`);
   }
 }

@@ -6,16 +6,14 @@
  * the median of 5 rounds, each list timed as bench/baseline.ts does
  * (`node --import tsx bench/lora-group.ts [r]`). BENCHMARKS.md, finding 30.
  */
-import { availableParallelism } from 'node:os';
-import { MatMulBaseline } from './baseline.js';
+import { type GemmAB, compareGemmLists } from './baseline.js';
 import type { Gemm } from './flops.js';
-import { median } from './timing.js';
 
 const M = 512;
 const C = 576;
 const r = Number(process.argv[2] ?? 8);
 const g = (m: number, K: number, N: number): Gemm => ({ weight: '', M: m, K, N });
-const cases: Array<[string, Gemm[], Gemm[]]> = [];
+const cases: GemmAB[] = [];
 for (const [what, n] of [['q, k, v', 3], ['gate, up', 2]] as const) {
   const rep = (x: Gemm): Gemm[] => Array.from({ length: n }, () => x);
   cases.push(
@@ -24,16 +22,4 @@ for (const [what, n] of [['q, k, v', 3], ['gate, up', 2]] as const) {
     [`${what} dh A`, rep(g(M, r, C)), [g(M, n * r, C)]],
   );
 }
-const b = new MatMulBaseline(availableParallelism());
-for (const [, sep, grouped] of cases) await b.prepare(M, [...sep, ...grouped]);
-const t = cases.map(() => ({ sep: [] as number[], grouped: [] as number[] }));
-for (let round = 0; round < 5; round++) {
-  for (const [i, [, sep, grouped]] of cases.entries()) {
-    t[i]!.sep.push(await b.run(M, sep, 0.1));
-    t[i]!.grouped.push(await b.run(M, grouped, 0.1));
-  }
-}
-for (const [i, [name]] of cases.entries()) {
-  const [s, f] = [median(t[i]!.sep) * 1e3, median(t[i]!.grouped) * 1e3];
-  console.log(`${name.padEnd(16)} separate ${s.toFixed(3)} ms, grouped ${f.toFixed(3)} ms (${(((f - s) / s) * 100).toFixed(0)}%)`);
-}
+await compareGemmLists(M, cases, 5, 'grouped');
