@@ -23,4 +23,8 @@ export interface ModelAdapter {
   feeds(): Record<string, Float32Array>;
   /** Per-step inputs of a training graph (e.g. a dropout seed). */
   trainingFeeds?(step: number): Record<string, BigInt64Array>;
+  /** Inputs of inference graphs only, derived from the parameters (DoRA's row gains); kept until `changed`. */
+  inferenceFeeds?(): Record<string, Float32Array>;
+  /** The parameters were changed in place (an optimizer step): forget what was derived from them. */
+  changed?(): void;
 }

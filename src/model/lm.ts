@@ -56,7 +56,7 @@ export class CausalLM {
 
   private feeds(run: CompiledGraph, adapter: ModelAdapter | null, extra: Record<string, HostArray>): Record<string, HostArray> {
     const feeds: Record<string, HostArray> = { ...extra };
-    const adapterFeeds = adapter?.feeds() ?? {};
+    const adapterFeeds = adapter ? { ...adapter.feeds(), ...adapter.inferenceFeeds?.() } : {};
     for (const name of run.inputNames) {
       if (name in feeds) continue;
       const v = this.weights.get(name) ?? adapterFeeds[name];

@@ -67,6 +67,46 @@ export function loraModules(cfg: ModelConfig, config: LoraConfig): LoraModule[] 
   return mods;
 }
 
+const doraGainName = (module: string): string => `lora.${module}.G`;
+
+/**
+ * DoRA's gains m / ||W + s B A||_row for every module, without forming W + s B A:
+ * ||W_o + s B_o A||^2 = ||W_o||^2 + 2 s B_o . (W A^T)_o + s^2 B_o (A A^T) B_o^T (float64).
+ */
+function doraGains(mods: LoraModule[], byName: Map<string, Param>, weights: Map<string, Float32Array>): Record<string, Float32Array> {
+  const out: Record<string, Float32Array> = {};
+  for (const m of mods) {
+    const { inFeatures: I, outFeatures: O, r, scale: s } = m;
+    const W = weights.get(`${m.name}.weight`)!;
+    const A = byName.get(loraParamName(m.name, 'A'))!.data;
+    const B = byName.get(loraParamName(m.name, 'B'))!.data;
+    const M = byName.get(loraParamName(m.name, 'M'))!.data;
+    const AAt = new Float64Array(r * r);
+    for (let k = 0; k < r; k++)
+      for (let l = 0; l <= k; l++) {
+        let d = 0;
+        for (let i = 0; i < I; i++) d += A[k * I + i]! * A[l * I + i]!;
+        AAt[k * r + l] = AAt[l * r + k] = d;
+      }
+    const gain = new Float32Array(O);
+    for (let o = 0; o < O; o++) {
+      let ww = 0;
+      let cross = 0;
+      for (let k = 0; k < r; k++) {
+        let wa = 0;
+        for (let i = 0; i < I; i++) wa += W[o * I + i]! * A[k * I + i]!;
+        cross += B[o * r + k]! * wa;
+      }
+      for (let i = 0; i < I; i++) ww += W[o * I + i]! ** 2;
+      let quad = 0;
+      for (let k = 0; k < r; k++) for (let l = 0; l < r; l++) quad += B[o * r + k]! * AAt[k * r + l]! * B[o * r + l]!;
+      gain[o] = M[o]! / Math.sqrt(ww + 2 * s * cross + s * s * quad);
+    }
+    out[doraGainName(m.name)] = gain;
+  }
+  return out;
+}
+
 /** The L2 norm of each row of W [rows, cols] (float64 sums). */
 function rowNorms(W: Float32Array, rows: number, cols: number): Float32Array {
   const n = new Float32Array(rows);
@@ -92,6 +132,7 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
   const byName = new Map(params.map((p) => [p.name, p]));
   const mods = loraModules(base.cfg, config);
   const targets = new Map(mods.map((m) => [m.name, m]));
+  let gains: Record<string, Float32Array> | null = null; // DoRA's inference inputs, until `changed`
   return {
     // Graph structure depends on ranks, scales, targets and dropout, not on the values: adapters alike share graphs.
     id: `lora:d${config.dropout}:${config.dora ? `dora${config.doraNormGradient ? '+' : ''}:` : ''}${fnv1a(mods.map((m) => `${m.name}:${m.r}:${m.scale}`).join(','))}`,
@@ -122,11 +163,16 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
             // y + scale * h B^T in one Gemm (alpha, c): no Mul or Add over [N, out], forward or back.
             return op.reshape(op.gemm(h, B, false, true, mod.scale, y2), y.shape);
           }
-          // DoRA: gain g = m / ||W + s B A|| per output row [out], the norm a constant for autodiff
+          // DoRA: gain g = m / ||W + s B A|| per output row [out], the norm a constant for autodiff.
+          // Training graphs compute it (the factors change every step); inference graphs take it as
+          // an input computed once per parameter version (inferenceFeeds): no [out, in] work per token.
           const W = w.get(`${name}.weight`); // [out, in]
-          const rowNorm = op.sqrt(op.reduceSumSquare(op.gemm(B, A, false, false, mod.scale, W), [1])); // [out]
-          const norm = config.doraNormGradient ? rowNorm : op.stopGradient(rowNorm);
-          const gain = op.div(input(loraParamName(name, 'M')), norm); // [out]
+          let gain: Value;
+          if (opts?.training) {
+            const rowNorm = op.sqrt(op.reduceSumSquare(op.gemm(B, A, false, false, mod.scale, W), [1])); // [out]
+            const norm = config.doraNormGradient ? rowNorm : op.stopGradient(rowNorm);
+            gain = op.div(input(loraParamName(name, 'M')), norm); // [out]
+          } else gain = g.input(doraGainName(name), [mod.outFeatures]);
           if (xd === x) return op.reshape(op.mul(op.gemm(h, B, false, true, mod.scale, y2), gain), y.shape); // g * (x W^T + s h B^T)
           // with dropout PEFT keeps the base output and rescales the product of the dropped input:
           // y + (g - 1) * (xd W^T) + g * s * h B^T
@@ -136,6 +182,14 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
       };
     },
     feeds: () => Object.fromEntries(params.map((p) => [p.name, p.data])),
+    ...(config.dora
+      ? {
+          inferenceFeeds: () => (gains ??= doraGains(mods, byName, base.weights)),
+          changed: () => {
+            gains = null;
+          },
+        }
+      : {}),
     trainingFeeds: (step: number): Record<string, BigInt64Array> =>
       config.dropout > 0 ? { [DROPOUT_SEED]: BigInt64Array.from([BigInt(step * 7919 + 17)]) } : {},
   };

@@ -76,6 +76,7 @@ const rows = [
 function perturb(a: PeftAdapter): void {
   let k = 0;
   for (const p of a.params) for (let i = 0; i < p.data.length; i++) p.data[i]! += 0.05 * Math.sin(++k);
+  a.changed?.(); // DoRA's inference gains are derived from the parameters
 }
 
 for (const [name, config] of methods) {
@@ -422,4 +423,25 @@ test('a PEFT DoRA folder loads (lora_magnitude_vector with or without .weight) a
   // magnitude tensors without use_dora are named as the mismatch they are
   writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ ...peftConfig, use_dora: false }));
   assert.throws(() => loadAdapter(dir, base), /lora_magnitude_vector(\.weight)?" is DoRA's, but .*adapter_config\.json does not set use_dora: true/);
+});
+
+test('DoRA at inference: gains computed once per parameter version, equal to the training graph\'s', async () => {
+  const { base, lm } = makeBase();
+  const a = await createAdapter(methods.find(([n]) => n === 'dora')![1], base, 12);
+  perturb(a);
+  const g1 = a.inferenceFeeds!();
+  assert.equal(a.inferenceFeeds!(), g1, 'cached until changed');
+  const seq = [1, 6, 2, 30, 11];
+  const before = await lm.logits(seq, a);
+  // the inference graph (gains fed) scores what the training graph (gains computed) scores
+  const batch = prepareBatch(cfg, a, makeBatches([{ ids: seq, labels: seq.map((x, t) => (t === 0 ? -100 : x)) }], { batchSize: 1, seed: 0, epoch: 0, padId: 0 })[0]!);
+  const run = await backend.compile(buildSftStep(cfg, a, batch.shape));
+  const loss = ((await run.run(graphFeeds(run, a, base.weights, batch.feeds, 0))).loss_sum as Float32Array)[0]!;
+  const lp = (await lm.score([seq], a))[0]!;
+  assert.ok(Math.abs(loss + lp.reduce((p, v) => p + v, 0)) < 1e-4, `${loss}`);
+  // a change in place plus changed() gives new gains and new logits
+  a.params.find((p) => p.name.endsWith('.M'))!.data[0]! += 0.5;
+  a.changed!();
+  assert.notEqual(a.inferenceFeeds!(), g1);
+  assert.ok(maxDiff((await lm.logits(seq, a))[4]!, before[4]!) > 1e-4);
 });

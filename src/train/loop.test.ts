@@ -32,9 +32,11 @@ for (const [what, badLoss, badGrad, message] of [
   });
 }
 
-test('a run without divergence completes all steps', async () => {
+test('a run without divergence completes all steps, calling onUpdate after each', async () => {
   const out = mkdtempSync(join(tmpdir(), 'plum-loop-'));
   const w = { name: 'w', data: new Float32Array(3), decay: false };
-  const r = await trainLoop([w], objective(-1, NaN, 0), options(out));
+  let updates = 0;
+  const r = await trainLoop([w], objective(-1, NaN, 0), { ...options(out), onUpdate: () => updates++ });
   assert.equal(r.steps, 6);
+  assert.equal(updates, 6, 'onUpdate after every optimizer step (adapters drop derived inference inputs)');
 });

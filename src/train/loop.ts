@@ -60,6 +60,8 @@ export interface LoopOptions {
   /** Testing aid: stop (as if killed) after this many optimizer steps, leaving the checkpoint. */
   interruptAfter?: number;
   quiet?: boolean;
+  /** Called after every optimizer update (the adapter's `changed`: derived inference inputs go stale). */
+  onUpdate?: () => void;
 }
 
 export interface LoopResult {
@@ -88,7 +90,10 @@ export async function trainLoop<B>(params: Trainable[], objective: Objective<B>,
   const warmup = o.warmup < 1 ? Math.round(o.warmup * total) : o.warmup;
   const opt = new AdamW(params, { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay });
   let state: LoopState = { step: 0, epoch: 0, batchIndex: 0, bestEval: null, badEvals: 0, fingerprint: o.fingerprint };
-  if (o.resume && hasCheckpoint(o.outDir)) state = loadCheckpoint(o.outDir, params, opt, o.fingerprint);
+  if (o.resume && hasCheckpoint(o.outDir)) {
+    state = loadCheckpoint(o.outDir, params, opt, o.fingerprint);
+    o.onUpdate?.();
+  }
   let lastSaved = state.step; // the step of the newest checkpoint (0: none)
   const save = (): void => {
     saveCheckpoint(o.outDir, state, params, opt);
@@ -177,6 +182,7 @@ export async function trainLoop<B>(params: Trainable[], objective: Objective<B>,
     }
     const lr = learningRate(state.step, { lr: o.lr, warmup, total, schedule: o.schedule });
     opt.update(grads, lr, clipFactor(norm, o.maxGradNorm) / denom);
+    o.onUpdate?.();
     state.step++;
     const dt = (performance.now() - t0) / 1000;
     result.losses.push(loss);

@@ -103,7 +103,7 @@ export async function runSftCommand(raw: Record<string, unknown>, command = 'tra
     `${command}: ${train.length} examples (${ds.stats.lossTokens} loss tokens), ${heldOut.length} held out; ` +
       `${method.kind} with ${params.reduce((p, t) => p + t.data.length, 0).toLocaleString('en-US')} trainable parameters\n`,
   );
-  const res = await trainLoop(params, objective, loopOptions(o, command === 'pretrain' ? 'pretrain' : `sft ${method.kind}`, fingerprintOf(o, hash)));
+  const res = await trainLoop(params, objective, { ...loopOptions(o, command === 'pretrain' ? 'pretrain' : `sft ${method.kind}`, fingerprintOf(o, hash)), onUpdate: () => adapter.changed?.() });
   if (res.interrupted) {
     process.stderr.write(`${command}: stopped after step ${res.steps} (checkpoint saved; continue with --resume)\n`);
     return;
