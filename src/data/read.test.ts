@@ -53,6 +53,26 @@ test('OpenAI chat JSONL: messages, per-message weights, line numbers (blank line
   ]);
 });
 
+test('OpenAI chat: content as text parts (joined) and the developer role (read as system); other parts refused by name', () => {
+  const file = writeData(
+    'parts.jsonl',
+    jsonl({
+      messages: [
+        { role: 'developer', content: 'Be brief.' },
+        { role: 'user', content: [{ type: 'text', text: 'Hello, ' }, { type: 'text', text: 'world' }] },
+        { role: 'assistant', content: [{ type: 'text', text: 'Hi!' }] },
+      ],
+    }),
+  );
+  assert.deepEqual(readSftFile(file).records[0]!.kind === 'chat' && readSftFile(file).records[0], {
+    kind: 'chat',
+    messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello, world' }, { role: 'assistant', content: 'Hi!' }],
+    source: { file, line: 1 },
+  });
+  const img = writeData('img.jsonl', jsonl({ messages: [{ role: 'user', content: [{ type: 'text', text: 'look' }, { type: 'image_url', image_url: { url: 'x' } }] }, { role: 'assistant', content: 'a cat' }] }));
+  failsWith(img, `${img}:1: messages[0].content[1].type is "image_url"; only text parts ({"type": "text", "text": "..."}) can be learned by a text model`);
+});
+
 test('prompt/completion JSONL (CRLF line ends)', () => {
   const file = writeData('pc.jsonl', jsonl({ prompt: 'Q: 2+2?\nA:', completion: ' 4' }, { prompt: '', completion: 'x' }).replaceAll('\n', '\r\n'));
   const { format, records } = readSftFile(file);
@@ -161,7 +181,7 @@ test('bad data: one line naming file:line and field, with the count of further b
   bad(
     'role.jsonl',
     jsonl({ messages: [{ role: 'user', content: 'Hi' }, { role: 'bot', content: 'x' }] }),
-    'FILE:1: messages[1].role is "bot", not one of "system", "user", "assistant"; use one of those',
+    'FILE:1: messages[1].role is "bot", not one of "system", "user", "assistant", "developer"; use one of those',
   );
   bad('empty-messages.jsonl', jsonl({ messages: [] }), 'FILE:1: messages is empty; add the conversation as {"role", "content"} objects');
   bad('not-array.jsonl', jsonl({ messages: 'Hi' }), 'FILE:1: messages must be an array (got string); use a JSON array [...]');

@@ -5,6 +5,7 @@
  * | format              | one record                                                                   |
  * | ------------------- | ---------------------------------------------------------------------------- |
  * | `openai-chat`       | `{"messages": [{"role": "system"|"user"|"assistant", "content", "weight"?}]}` |
+ * |                     | (content a string or text parts; "developer" is read as "system")            |
  * | `prompt-completion` | `{"prompt": "...", "completion": "..."}`                                      |
  * | `alpaca`            | `{"instruction", "input"?, "output", "system"?, "history"?: [[q, a], ...]}`   |
  * | `sharegpt`          | `{"conversations": [{"from": "human"|"gpt"|"system", "value"}], "system"?}`   |
@@ -47,9 +48,26 @@ export type SftRecord = ChatRecord | TextRecord;
 const NO_ASSISTANT = 'has no assistant turn; add {"role": "assistant", "content": "..."} with the reply to learn';
 const ALL_WEIGHT_0 = 'gives every assistant turn weight 0, so there is nothing to learn; set "weight": 1 on one of them or remove the record';
 
+/**
+ * OpenAI content: a string, or an array of text parts (joined, as the API concatenates them).
+ * Other part types (images, audio) have no place in a text model's data and are refused.
+ */
+const openaiContent = z.preprocess((c, ctx) => {
+  if (!Array.isArray(c)) return c; // a string, or the usual "must be a string" error
+  let text = '';
+  c.forEach((p: unknown, j) => {
+    const part = (p ?? {}) as { type?: unknown; text?: unknown };
+    if (part.type !== 'text') ctx.addIssue({ code: 'custom', path: [j, 'type'], message: `is ${JSON.stringify(part.type ?? null)}; only text parts ({"type": "text", "text": "..."}) can be learned by a text model` });
+    else if (typeof part.text !== 'string') ctx.addIssue({ code: 'custom', path: [j, 'text'], message: "must be a string with the part's text" });
+    else text += part.text;
+  });
+  return text;
+}, z.string());
+
 const openaiMessage = z.object({
-  role: z.enum(ROLES),
-  content: z.string(),
+  // "developer" is OpenAI's newer name for the system message
+  role: z.enum([...ROLES, 'developer']),
+  content: openaiContent,
   weight: z.literal([0, 1]).optional(),
 });
 const openaiRecord = z
@@ -104,7 +122,7 @@ function chat(messages: ChatMessage[], source: SourceRef, weights?: number[]): C
 function fromOpenai(raw: unknown, source: SourceRef): ParseResult {
   const r = check(openaiRecord, raw);
   if (!r.ok) return r;
-  const messages = r.data.messages.map(({ role, content }) => ({ role, content }));
+  const messages = r.data.messages.map(({ role, content }) => ({ role: role === 'developer' ? ('system' as const) : role, content }));
   const weighted = r.data.messages.some((m) => m.weight !== undefined);
   const weights = weighted ? r.data.messages.map((m) => (m.role === 'assistant' ? (m.weight ?? 1) : 0)) : undefined;
   return { ok: true, record: chat(messages, source, weights) };

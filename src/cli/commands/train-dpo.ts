@@ -101,7 +101,7 @@ export async function runDpoCommand(raw: Record<string, unknown>): Promise<void>
   }
   saveResult(m, policy, o.out, { merge: o.merge, summary: { steps: res.steps, final_loss: res.lastLoss, ...(res.lastEval ?? {}), pairs: train.length, held_out: heldOut.length } });
   const ev = res.lastEval ? Object.entries(res.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ') : 'no held-out pairs';
-  process.stderr.write(`train dpo: done, ${res.steps} steps, loss ${res.lastLoss.toFixed(4)}; ${ev}; saved to ${o.out}\n`);
+  process.stderr.write(`train dpo: done, ${res.steps} step${res.steps === 1 ? '' : 's'}, loss ${res.lastLoss.toFixed(4)}; ${ev}; saved to ${o.out}\n`);
 }
 
 export function registerDpo(train: Command): void {

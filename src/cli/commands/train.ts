@@ -110,7 +110,7 @@ export async function runSftCommand(raw: Record<string, unknown>, command = 'tra
   }
   saveResult(m, adapter, o.out, { merge: o.merge, summary: { steps: res.steps, final_loss: res.lastLoss, ...(res.lastEval ?? {}), stopped_early: res.stoppedEarly, data: ds.stats } });
   const ev = res.lastEval ? Object.entries(res.lastEval).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ') : 'no held-out set';
-  process.stderr.write(`${command}: done, ${res.steps} steps, loss ${res.lastLoss.toFixed(4)}; ${ev}; saved to ${o.out}\n`);
+  process.stderr.write(`${command}: done, ${res.steps} step${res.steps === 1 ? '' : 's'}, loss ${res.lastLoss.toFixed(4)}; ${ev}; saved to ${o.out}\n`);
 }
 
 export function register(program: Command): void {
