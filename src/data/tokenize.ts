@@ -3,7 +3,9 @@
  * trained to produce that token and IGNORE_INDEX (-100) elsewhere; labels are NOT shifted (the
  * loss compares the logits at t - 1 with labels[t], as in transformers).
  *
- * Chat records are rendered with the model's chat template (or Plum's default). Assistant turn i
+ * Chat records are rendered with the model's chat template (or Plum's default), with the record's
+ * `tools` as the template's `tools`; assistant tool calls are learned like replies (a template
+ * that does not render them is an error). Assistant turn i
  * is located by rendering messages[0..i) with the generation prompt (its start) and
  * messages[0..i] (its end); the loss covers the reply and the end-of-turn marker the template
  * writes after it: everything up to and including the first special token after the reply text
@@ -150,9 +152,20 @@ function chatSpans(tok: PlumTokenizer, r: ChatRecord, extra?: Record<string, unk
       const tail = upToReply.slice(upToReply.lastIndexOf(reply) + reply.length);
       end = at + reply.length + commonLength(text, at + reply.length, tail, 0);
     }
-    const tailStart = reply ? at + reply.length : start;
-    const marker = firstSpecialEnd(tok, text.slice(tailStart, end));
-    if (marker !== null) end = tailStart + marker;
+    const calls = m.tool_calls as { function: { name: string } }[] | undefined;
+    const lastName = calls?.at(-1)?.function.name;
+    if (lastName) {
+      // A tool-call turn (templates may render it differently as the last message): it ends with
+      // the first chat marker after its last call, whose name the template writes.
+      const k = text.indexOf(lastName, Math.max(start, reply ? at + reply.length : start));
+      const marker = k >= 0 ? firstSpecialEnd(tok, text.slice(k + lastName.length)) : null;
+      if (marker === null) fail(`${where(r)}: the tool call "${lastName}" of messages[${i}] is not followed by an end-of-turn marker in the rendered conversation; check the chat template`);
+      end = k + lastName.length + marker;
+    } else {
+      const tailStart = reply ? at + reply.length : start;
+      const marker = firstSpecialEnd(tok, text.slice(tailStart, end));
+      if (marker !== null) end = tailStart + marker;
+    }
     if ((r.weights?.[i] ?? 1) !== 0) spans.push({ start, end });
     prevEnd = end;
   });
@@ -160,7 +173,14 @@ function chatSpans(tok: PlumTokenizer, r: ChatRecord, extra?: Record<string, unk
 }
 
 function tokenizeChat(tok: PlumTokenizer, r: ChatRecord, opts: TokenizeOptions): TokenizedExample {
-  const { text, spans } = chatSpans(tok, r, opts.extra);
+  const extra = r.tools ? { ...opts.extra, tools: r.tools } : opts.extra;
+  if (r.messages.some((m) => m.tool_calls)) {
+    // a template that ignores tool_calls would train the calls' turns on an empty reply
+    const without = r.messages.map(({ tool_calls: _, ...m }) => m as ChatMessage);
+    if (render(tok, r, without, false, extra) === render(tok, r, r.messages, false, extra))
+      fail(`${where(r)}: the chat template does not render tool_calls, so the calls cannot be learned; use a model whose chat template supports tools (Qwen2.5/3, Llama 3.1 ...)`);
+  }
+  const { text, spans } = chatSpans(tok, r, extra);
   const ex = encodeSpans(tok, text, spans);
   const ids = withBos(tok, ex.ids);
   const labels = ids.length > ex.ids.length ? [IGNORE_INDEX, ...ex.labels] : ex.labels;
