@@ -108,6 +108,37 @@ test('OpenAI chat with tool calls: arguments parsed to objects for the template,
   failsWith(userCalls, `${userCalls}:1: messages[0].tool_calls is only allowed on assistant messages (this one is user); remove it`);
 });
 
+test("ShareGPT with LLaMA-Factory's function_call / observation turns and tools", () => {
+  const fn = { name: 'lookup', description: 'find', parameters: { type: 'object', properties: { q: { type: 'string' } } } };
+  const file = writeData(
+    'sg-tools.json',
+    JSON.stringify([
+      {
+        conversations: [
+          { from: 'human', value: 'Find x' },
+          { from: 'function_call', value: '{"name": "lookup", "arguments": {"q": "x"}}' },
+          { from: 'observation', value: 'found' },
+          { from: 'gpt', value: 'It is found.' },
+        ],
+        tools: JSON.stringify([fn]),
+      },
+    ]),
+  );
+  assert.deepEqual(readSftFile(file).records[0], {
+    kind: 'chat',
+    messages: [
+      { role: 'user', content: 'Find x' },
+      { role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'lookup', arguments: { q: 'x' } } }] },
+      { role: 'tool', content: 'found' },
+      { role: 'assistant', content: 'It is found.' },
+    ],
+    tools: [{ type: 'function', function: fn }],
+    source: { file, line: 1, index: 0 },
+  });
+  const bad = writeData('sg-bad.json', JSON.stringify([{ conversations: [{ from: 'human', value: 'q' }, { from: 'function_call', value: 'lookup(x)' }, { from: 'gpt', value: 'a' }] }]));
+  assert.throws(() => readSftFile(bad), (e: unknown) => e instanceof PlumError && /\[0\]\.conversations\[1\]\.value is not JSON/.test(e.message));
+});
+
 test('prompt/completion JSONL (CRLF line ends)', () => {
   const file = writeData('pc.jsonl', jsonl({ prompt: 'Q: 2+2?\nA:', completion: ' 4' }, { prompt: '', completion: 'x' }).replaceAll('\n', '\r\n'));
   const { format, records } = readSftFile(file);
@@ -261,7 +292,7 @@ test('bad JSON arrays: parse errors with a line, empty arrays, fields named with
   bad(
     'from.json',
     JSON.stringify([{ conversations: [{ from: 'human', value: 'q' }, { from: 'bot', value: 'a' }] }]),
-    'FILE:1: [0].conversations[1].from is "bot", not one of "human", "user", "gpt", "assistant", "system"; use one of those',
+    'FILE:1: [0].conversations[1].from is "bot", not one of "human", "user", "gpt", "assistant", "system", "function_call", "observation"; use one of those',
   );
   bad(
     'no-gpt.json',

@@ -10,6 +10,7 @@
  * | `prompt-completion` | `{"prompt": "...", "completion": "..."}`                                      |
  * | `alpaca`            | `{"instruction", "input"?, "output", "system"?, "history"?: [[q, a], ...]}`   |
  * | `sharegpt`          | `{"conversations": [{"from": "human"|"gpt"|"system", "value"}], "system"?}`   |
+ * |                     | (LLaMA-Factory's "function_call" / "observation" turns and "tools" too)       |
  * |                     | or the `{"messages": [{"role", "content"}]}` variant                          |
  *
  * Alpaca: the user turn is `instruction`, then a newline and `input` when `input` is non-empty
@@ -125,20 +126,56 @@ const alpacaRecord = z.object({
   history: z.array(z.tuple([z.string(), z.string()])).nullish(),
 });
 
-const SHAREGPT_ROLES = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system' } as const;
+// LLaMA-Factory's ShareGPT: "function_call" is an assistant turn whose value is a JSON call
+// {"name", "arguments"} (or a list of them), "observation" a tool's result; "tools" a JSON string.
+const SHAREGPT_ROLES = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system', function_call: 'assistant', observation: 'tool' } as const;
 const sharegptTurn = z.object({
   from: z.enum(Object.keys(SHAREGPT_ROLES) as [keyof typeof SHAREGPT_ROLES]),
   value: z.string(),
 });
+const sharegptCall = z.object({ name: z.string().min(1), arguments: z.union([z.record(z.string(), z.unknown()), z.string()]).default({}) });
+/** A function_call turn's value -> HF tool_calls, or a problem. */
+function sharegptCalls(value: string): { ok: true; calls: unknown[] } | { ok: false; problem: string } {
+  let v: unknown;
+  try {
+    v = JSON.parse(value);
+  } catch (e) {
+    return { ok: false, problem: `is not JSON (${(e as Error).message}); write the call as {"name": "...", "arguments": {...}}` };
+  }
+  const list = z.array(sharegptCall).safeParse(Array.isArray(v) ? v : [v]);
+  if (!list.success) return { ok: false, problem: 'must be {"name": "...", "arguments": {...}} or a list of them' };
+  try {
+    const calls = list.data.map((c) => ({ type: 'function', function: { name: c.name, arguments: typeof c.arguments === 'string' ? (JSON.parse(c.arguments) as unknown) : c.arguments } }));
+    return { ok: true, calls };
+  } catch (e) {
+    return { ok: false, problem: `has arguments that are not JSON (${(e as Error).message})` };
+  }
+}
 const sharegptRecord = z
   .object({
     conversations: z.array(sharegptTurn).min(1, 'is empty; add the conversation as {"from", "value"} objects'),
     system: z.string().nullish(),
+    tools: z.union([z.string(), z.array(z.unknown())]).nullish(),
   })
   .superRefine((r, ctx) => {
     if (!r.conversations.some((t) => SHAREGPT_ROLES[t.from] === 'assistant'))
       ctx.addIssue({ code: 'custom', path: ['conversations'], message: 'has no assistant turn; add {"from": "gpt", "value": "..."} with the reply to learn' });
+    r.conversations.forEach((t, i) => {
+      if (t.from !== 'function_call') return;
+      const c = sharegptCalls(t.value);
+      if (!c.ok) ctx.addIssue({ code: 'custom', path: ['conversations', i, 'value'], message: c.problem });
+    });
+    if (typeof r.tools === 'string' && r.tools.trim() !== '') {
+      try {
+        if (!Array.isArray(JSON.parse(r.tools))) throw new Error('not a JSON list');
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: ['tools'], message: `is not a JSON list of tools (${(e as Error).message})` });
+      }
+    }
   });
+
+/** LLaMA-Factory writes tools as bare function schemas; HF templates take {"type": "function", "function": ...}. */
+const asToolSpec = (t: unknown): unknown => (t !== null && typeof t === 'object' && 'function' in t ? t : { type: 'function', function: t });
 
 /** Validation outcome for one raw record: the normalised record, or a one-line problem (no location). */
 export type ParseResult = { ok: true; record: SftRecord } | { ok: false; problem: string };
@@ -196,8 +233,16 @@ function fromSharegpt(raw: unknown, source: SourceRef): ParseResult {
   const r = check(sharegptRecord, raw);
   if (!r.ok) return r;
   const messages: ChatMessage[] = r.data.system ? [{ role: 'system', content: r.data.system }] : [];
-  for (const t of r.data.conversations) messages.push({ role: SHAREGPT_ROLES[t.from], content: t.value });
-  return { ok: true, record: chat(messages, source) };
+  for (const t of r.data.conversations) {
+    if (t.from === 'function_call') {
+      const c = sharegptCalls(t.value);
+      messages.push({ role: 'assistant', content: '', tool_calls: c.ok ? c.calls : [] });
+    } else messages.push({ role: SHAREGPT_ROLES[t.from], content: t.value });
+  }
+  const record = chat(messages, source);
+  const tools = typeof r.data.tools === 'string' ? (r.data.tools.trim() ? (JSON.parse(r.data.tools) as unknown[]) : []) : (r.data.tools ?? []);
+  if (tools.length) record.tools = tools.map(asToolSpec);
+  return { ok: true, record };
 }
 
 const textRecord = z.object({ text: z.string().min(1, 'is empty') });
