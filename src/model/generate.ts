@@ -41,7 +41,8 @@ export async function generate(lm: CausalLM, prompts: number[][], opts: Generate
   const eos = new Set(opts.eosIds);
   let { cache, logits } = await lm.prefill(prompts, opts.adapter ?? null, opts.maxTokens);
   for (let step = 0; step < opts.maxTokens; step++) {
-    const next = logits.map((l, b) => (done[b] ? 0 : sampleToken(l, opts, rands[b]!)));
+    // the repetition penalty looks at the whole sequence so far, as HF's does
+    const next = logits.map((l, b) => (done[b] ? 0 : sampleToken(l, opts, rands[b]!, (opts.repetitionPenalty ?? 1) !== 1 ? [...prompts[b]!, ...out[b]!.tokens] : [])));
     for (let b = 0; b < B; b++) {
       if (done[b]) continue;
       const id = next[b]!;

@@ -31,13 +31,13 @@ export function loadModel(dir: string, backend: Backend = ortBackend()): LoadedM
 }
 
 /** generation_config.json values Plum uses as defaults (absent file = {}). */
-export function loadGenerationDefaults(dir: string): { temperature?: number; topP?: number; topK?: number } {
+export function loadGenerationDefaults(dir: string): { temperature?: number; topP?: number; topK?: number; minP?: number; repetitionPenalty?: number } {
   const file = join(dir, 'generation_config.json');
   if (!existsSync(file)) return {};
   try {
     const g = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     const num = (k: string): number | undefined => (typeof g[k] === 'number' ? (g[k] as number) : undefined);
-    return { temperature: g.do_sample === false ? 0 : num('temperature'), topP: num('top_p'), topK: num('top_k') };
+    return { temperature: g.do_sample === false ? 0 : num('temperature'), topP: num('top_p'), topK: num('top_k'), minP: num('min_p'), repetitionPenalty: num('repetition_penalty') };
   } catch {
     return fail(`${file}: invalid JSON`);
   }

@@ -1,6 +1,7 @@
 /**
- * Next-token selection: greedy, temperature, top-k, top-p (nucleus), seeded.
- * Follows the HF order of logits processors: temperature, then top-k, then top-p.
+ * Next-token selection: greedy, temperature, top-k, top-p (nucleus), min-p, seeded, with HF's
+ * repetition penalty. Follows the HF order of logits processors: the repetition penalty (also
+ * before greedy), then temperature, top-k, top-p and min-p.
  */
 import { z } from 'zod';
 
@@ -8,9 +9,14 @@ export const SamplingSchema = z.object({
   temperature: z.number().min(0).default(0),
   topK: z.number().int().min(0).default(0),
   topP: z.number().gt(0).max(1).default(1),
+  /** HF min_p: keep tokens whose probability is at least min_p x the most likely one's (0 = off). */
+  minP: z.number().min(0).max(1).default(0),
+  /** HF repetition_penalty: a seen token's logit is divided by it when positive, multiplied when negative (1 = off). */
+  repetitionPenalty: z.number().gt(0).default(1),
   seed: z.number().int().default(0),
 });
-export type SamplingOptions = z.infer<typeof SamplingSchema>;
+/** The penalty and min-p are optional for callers (off when absent). */
+export type SamplingOptions = Omit<z.infer<typeof SamplingSchema>, 'minP' | 'repetitionPenalty'> & { minP?: number; repetitionPenalty?: number };
 
 /** xoshiro128** — small, fast, seedable; one stream per generation request. */
 export function seededRandom(seed: number): () => number {
@@ -40,7 +46,20 @@ export function argmax(logits: ArrayLike<number>): number {
   return best;
 }
 
-export function sampleToken(logits: Float32Array, opts: SamplingOptions, rand: () => number): number {
+/** HF's RepetitionPenaltyLogitsProcessor over the tokens seen so far (prompt and completion). */
+export function penalizeRepeats(logits: Float32Array, seen: Iterable<number>, penalty: number): Float32Array {
+  if (penalty === 1) return logits;
+  const out = Float32Array.from(logits);
+  for (const id of new Set(seen)) {
+    if (id < 0 || id >= out.length) continue;
+    const l = logits[id]!;
+    out[id] = l < 0 ? l * penalty : l / penalty;
+  }
+  return out;
+}
+
+export function sampleToken(raw: Float32Array, opts: SamplingOptions, rand: () => number, seen: Iterable<number> = []): number {
+  const logits = penalizeRepeats(raw, seen, opts.repetitionPenalty ?? 1);
   if (opts.temperature === 0) return argmax(logits);
   const V = logits.length;
   let idx = Array.from({ length: V }, (_, i) => i);
@@ -61,6 +80,17 @@ export function sampleToken(logits: Float32Array, opts: SamplingOptions, rand: (
     probs = probs.slice(0, keep);
     sum = acc;
     probs = probs.map((p) => p / sum);
+  }
+  const minP = opts.minP ?? 0;
+  if (minP > 0) {
+    // probs are sorted, so the most likely is first; at least one token is kept
+    const floor = minP * probs[0]!;
+    let keep = 1;
+    while (keep < probs.length && probs[keep]! >= floor) keep++;
+    idx = idx.slice(0, keep);
+    probs = probs.slice(0, keep);
+    const kept = probs.reduce((p, x) => p + x, 0);
+    probs = probs.map((p) => p / kept);
   }
   let r = rand();
   for (let k = 0; k < probs.length; k++) {

@@ -146,7 +146,14 @@ export function createApp(opts: ServeOptions): Serving {
     const budgets = prompts.map((p) => completionBudget(p.ids.length, extra, ctx, limits.requested, limits.fallback, limits.param));
     const n = body.n ?? 1;
     const temperature = body.temperature ?? defaults.temperature ?? 1;
-    const sampling = { temperature, topP: body.top_p ?? defaults.topP ?? 1, topK: temperature > 0 ? (defaults.topK ?? 0) : 0 };
+    const topK = body.top_k != null ? Math.max(0, body.top_k) : temperature > 0 ? (defaults.topK ?? 0) : 0; // vLLM: -1 = all
+    const sampling = {
+      temperature,
+      topP: body.top_p ?? defaults.topP ?? 1,
+      topK,
+      minP: body.min_p ?? defaults.minP ?? 0,
+      repetitionPenalty: body.repetition_penalty ?? defaults.repetitionPenalty ?? 1,
+    };
     const seed = body.seed ?? randomInt(2 ** 31);
     const promptTokens = prompts.reduce((a, p) => a + p.ids.length, 0);
     const usageOf = (res: GenerationResult[]): Usage => {

@@ -106,6 +106,16 @@ test('50 concurrent requests over several models, streamed or not, each get thei
   }
 });
 
+test("vLLM's sampling extensions (top_k, min_p, repetition_penalty) reach the sampler", async () => {
+  const body = { model: 'tiny', prompt: 'tell me more tell me more about', max_tokens: 12, temperature: 1, seed: 3, top_k: 50, min_p: 0.05, repetition_penalty: 1.8 };
+  const got = (await post('/v1/completions', body)).json.choices[0].text as string;
+  const [g] = await generate(lm, [tokenizer.encode(body.prompt)], { temperature: 1, topK: 50, topP: 1, minP: 0.05, repetitionPenalty: 1.8, seed: 3, maxTokens: 12, eosIds });
+  const t = new CompletionText(tokenizer, []);
+  assert.equal(got, g!.tokens.map((id) => t.push(id).delta).join('') + t.finish());
+  const plain = (await post('/v1/completions', { ...body, top_k: undefined, min_p: undefined, repetition_penalty: undefined })).json.choices[0].text as string;
+  assert.notEqual(plain, got);
+});
+
 test('/health answers while a long generation streams', async () => {
   const res = await fetch(srv.url + '/v1/completions', {
     method: 'POST',

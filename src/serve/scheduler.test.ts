@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generate } from '../model/generate.js';
 import type { ModelAdapter } from '../model/adapter.js';
+import type { SamplingOptions } from '../model/sampling.js';
 import { CompletionText } from './completion-text.js';
 import { type GenerationRequest, Scheduler } from './scheduler.js';
 import { makeFixture } from './testing.js';
@@ -22,7 +23,7 @@ async function alone(r: GenerationRequest): Promise<string> {
   return g!.tokens.map((id) => t.push(id).delta).join('') + t.finish();
 }
 
-function request(model: string, text: string, maxTokens: number, sampling = greedy): GenerationRequest {
+function request(model: string, text: string, maxTokens: number, sampling: SamplingOptions = greedy): GenerationRequest {
   const prompt = tokenizer.encode(text);
   return { model, adapter: adapters[model]!, prompt, cacheUpTo: prompt.length - 1, sampling, maxTokens, stop: [] };
 }
@@ -81,4 +82,19 @@ test('a cancelled row stops and frees its slot; the others finish', async () => 
   // The loop frees the slot on its next turn; on a busy machine that can take a while.
   for (let i = 0; i < 100 && s.stats().running > 0; i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(s.stats().running, 0);
+});
+
+test('repetition penalty and min-p: the scheduler samples as generate() does (the penalty sees prompt and completion)', async () => {
+  const s = new Scheduler({ lm, tokenizer, eosIds, maxBatch: 4, prefixCacheSlots: 0 });
+  const settings = [
+    { ...greedy, repetitionPenalty: 1.8 },
+    { ...greedy, temperature: 1, seed: 3, minP: 0.2, repetitionPenalty: 1.3 },
+  ];
+  const reqs = settings.flatMap((sampling) => ['base', 'lora'].map((m) => request(m, 'tell me more tell me more about', 14, sampling)));
+  const got = await Promise.all(reqs.map((r) => s.submit(r).done));
+  for (let i = 0; i < reqs.length; i++) assert.equal(got[i]!.text, await alone(reqs[i]!), `request ${i}`);
+  // the penalty changes the sampled text (else this test would not test it; a random model's
+  // greedy choices rarely repeat a token, so the sampled row is the one that shows it)
+  const plain = await alone(request('base', 'tell me more tell me more about', 14, { ...greedy, temperature: 1, seed: 3 }));
+  assert.notEqual(await alone(request('base', 'tell me more tell me more about', 14, { ...greedy, temperature: 1, seed: 3, repetitionPenalty: 1.8 })), plain);
 });

@@ -57,6 +57,8 @@ interface Row {
   /** Prompt tokens this row's prefix-cache entry should cover, 0 if none (set on admission). */
   storeAt: number;
   cancelled: boolean;
+  /** Tokens of the prompt and the completion so far, for the repetition penalty (null when it is off). */
+  seen: Set<number> | null;
   resolve: (r: GenerationResult) => void;
   reject: (e: unknown) => void;
 }
@@ -96,6 +98,7 @@ export class Scheduler {
       row = {
         req, text: new CompletionText(this.opts.tokenizer, req.stop, req.prompt), rand: seededRandom(req.sampling.seed),
         pending: [], generated: 0, storeAt: 0, cancelled: false, resolve, reject,
+        seen: (req.sampling.repetitionPenalty ?? 1) !== 1 ? new Set(req.prompt) : null,
       };
     });
     let g = this.groups.get(req.model);
@@ -177,7 +180,8 @@ export class Scheduler {
       if (!r) return;
       if (r.storeAt) this.storePrefix(g, r, b);
       if (r.cancelled) return void (g.slots[b] = null);
-      const id = sampleToken(logits[b]!, r.req.sampling, r.rand);
+      const id = sampleToken(logits[b]!, r.req.sampling, r.rand, r.seen ?? []);
+      r.seen?.add(id);
       r.generated++;
       this.generated++;
       let reason: FinishReason | null = null;

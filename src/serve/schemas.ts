@@ -34,6 +34,10 @@ const common = {
   stop,
   seed: z.number().int().nullish(),
   n: z.number().int().min(1).max(16).nullish(),
+  // vLLM's sampling extensions beyond the OpenAI fields
+  top_k: z.number().int().min(-1).nullish(),
+  min_p: z.number().min(0).max(1).nullish(),
+  repetition_penalty: z.number().gt(0).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish(),
   presence_penalty: z.number().min(-2).max(2).nullish(),
   user: z.string().optional(),

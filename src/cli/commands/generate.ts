@@ -13,6 +13,8 @@ const schema = z.object({
   temperature: num.pipe(z.number().min(0)).optional(),
   topP: num.pipe(z.number().gt(0).max(1)).optional(),
   topK: int.pipe(z.number().int().min(0)).optional(),
+  minP: num.pipe(z.number().min(0).max(1)).optional(),
+  repetitionPenalty: num.pipe(z.number().gt(0)).optional(),
   seed: int.default(0),
   stop: z.array(z.string()).default([]),
   chat: z.boolean().default(false),
@@ -30,6 +32,8 @@ export function register(program: Command): void {
     .option('--temperature <t>', '0 = greedy (default: generation_config.json, else 0)')
     .option('--top-p <p>', 'nucleus sampling mass')
     .option('--top-k <k>', 'keep the k most likely tokens (0 = all)')
+    .option('--min-p <p>', 'keep tokens at least p x as likely as the most likely one (0 = off)')
+    .option('--repetition-penalty <x>', "HF's repetition penalty on tokens already in the text (1 = off; default: generation_config.json)")
     .option('--seed <s>', 'random seed (same seed, same text)', '0')
     .option('--stop <text...>', 'stop strings')
     .option('--chat', 'apply the model chat template')
@@ -54,6 +58,8 @@ export function register(program: Command): void {
         temperature: o.temperature ?? defaults.temperature ?? 0,
         topP: o.topP ?? defaults.topP ?? 1,
         topK: o.topK ?? defaults.topK ?? 0,
+        minP: o.minP ?? defaults.minP ?? 0,
+        repetitionPenalty: o.repetitionPenalty ?? defaults.repetitionPenalty ?? 1,
         seed: o.seed,
         maxTokens: o.maxTokens,
         eosIds: m.eosIds,
