@@ -107,6 +107,9 @@ export interface SampleOptions {
   temperature: number;
   topP: number;
   topK: number;
+  /** HF min_p and repetition_penalty (off when absent). */
+  minP?: number;
+  repetitionPenalty?: number;
   seed: number;
   maxTokens: number;
   /** Apply the chat template to plain prompts (messages prompts always use it). */
@@ -155,6 +158,8 @@ export async function* sampleCandidates(m: LoadedModel, prompts: PromptRecord[],
       temperature: o.temperature,
       topP: o.topP,
       topK: o.topK,
+      minP: o.minP ?? 0,
+      repetitionPenalty: o.repetitionPenalty ?? 1,
       seed: o.seed,
       seeds: batch.map((r) => rowSeed(o.seed, prompts[r.pi]!.id, r.k)),
       maxTokens: o.maxTokens,

@@ -17,6 +17,8 @@ const schema = z.object({
   temperature: num.pipe(z.number().min(0)).default(1),
   topP: num.pipe(z.number().gt(0).max(1)).default(1),
   topK: int.pipe(z.number().int().min(0)).default(0),
+  minP: num.pipe(z.number().min(0).max(1)).default(0),
+  repetitionPenalty: num.pipe(z.number().gt(0)).default(1),
   seed: int.default(0),
   maxTokens: int.pipe(z.number().int().min(1)).default(128),
   chat: z.boolean().default(false),
@@ -36,6 +38,8 @@ export function register(program: Command): void {
     .option('--temperature <t>', 'sampling temperature (0 = greedy: all K the same)', '1')
     .option('--top-p <p>', 'nucleus sampling mass', '1')
     .option('--top-k <k>', 'keep the k most likely tokens (0 = all)', '0')
+    .option('--min-p <p>', 'keep tokens at least p x as likely as the most likely one (0 = off)', '0')
+    .option('--repetition-penalty <x>', "HF's repetition penalty on tokens already in the text (1 = off)", '1')
     .option('--seed <s>', 'random seed (same seed, same candidates)', '0')
     .option('--max-tokens <n>', 'maximum new tokens per candidate', '128')
     .option('--chat', 'apply the model chat template to plain prompts')
@@ -65,6 +69,9 @@ export function register(program: Command): void {
         temperature: o.temperature,
         topP: o.topP,
         topK: o.topK,
+        // recorded only when used, so candidates files from before these options compare equal
+        ...(o.minP !== 0 ? { minP: o.minP } : {}),
+        ...(o.repetitionPenalty !== 1 ? { repetitionPenalty: o.repetitionPenalty } : {}),
         seed: o.seed,
         maxTokens: o.maxTokens,
       };
