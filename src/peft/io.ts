@@ -107,7 +107,8 @@ function peftTensors(a: PeftAdapter, base: BaseModel): Map<string, NamedTensor> 
   } else if (c.kind === 'lora') {
     for (const p of a.params) {
       const m = /^lora\.(.+)\.([ABM])$/.exec(p.name)!;
-      const key = m[2] === 'M' ? `${LORA_PREFIX}${m[1]}.lora_magnitude_vector.weight` : `${LORA_PREFIX}${m[1]}.lora_${m[2]}.weight`;
+      // PEFT keeps DoRA's magnitude under its pre-0.12 name, without ".weight" (get_peft_model_state_dict)
+      const key = m[2] === 'M' ? `${LORA_PREFIX}${m[1]}.lora_magnitude_vector` : `${LORA_PREFIX}${m[1]}.lora_${m[2]}.weight`;
       out.set(key, { dtype: 'F32', shape: p.shape, data: p.data });
     }
   }
@@ -202,7 +203,7 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
       ...(Object.keys(pc.alpha_pattern ?? {}).length ? { alphaPattern: pc.alpha_pattern! } : {}),
     };
     for (const [name, t] of tensors) {
-      // DoRA's magnitude: PEFT >= 0.12 writes lora_magnitude_vector.weight, earlier lora_magnitude_vector
+      // DoRA's magnitude: PEFT writes lora_magnitude_vector; other tools add ".weight" (both load)
       const mag = /^(?:base_model\.model\.)?(.+)\.lora_magnitude_vector(?:\.weight)?$/.exec(name);
       if (mag) {
         if (!pc.use_dora) fail(`${wFile}: tensor "${name}" is DoRA's, but ${cfgFile} does not set use_dora: true`);

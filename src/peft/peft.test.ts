@@ -406,7 +406,7 @@ test('a PEFT DoRA folder loads (lora_magnitude_vector with or without .weight) a
     const p = `base_model.model.model.layers.${l}.self_attn.v_proj`;
     tensors.set(`${p}.lora_A.weight`, { dtype: 'F32', shape: [2, cfg.hiddenSize], data: Float32Array.from({ length: 2 * cfg.hiddenSize }, () => 0.3 * Math.sin(++k)) });
     tensors.set(`${p}.lora_B.weight`, { dtype: 'F32', shape: [out, 2], data: Float32Array.from({ length: out * 2 }, () => 0.3 * Math.cos(++k)) });
-    // PEFT >= 0.12 writes ".lora_magnitude_vector.weight", earlier versions ".lora_magnitude_vector"
+    // PEFT writes ".lora_magnitude_vector"; some exporters ".lora_magnitude_vector.weight"
     tensors.set(`${p}.lora_magnitude_vector${l === 0 ? '.weight' : ''}`, { dtype: 'F32', shape: [out], data: Float32Array.from({ length: out }, () => 1 + 0.5 * Math.sin(++k)) });
   }
   writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
@@ -419,7 +419,7 @@ test('a PEFT DoRA folder loads (lora_magnitude_vector with or without .weight) a
   const back = mkdtempSync(join(tmpdir(), 'plum-dora-out-'));
   saveAdapter(back, a, base, 'x');
   assert.equal(JSON.parse(readFileSync(join(back, 'adapter_config.json'), 'utf8')).use_dora, true);
-  assert.deepEqual(readSafetensors(join(back, 'adapter_model.safetensors')).tensors.get('base_model.model.model.layers.1.self_attn.v_proj.lora_magnitude_vector.weight')!.shape, [out]);
+  assert.deepEqual(readSafetensors(join(back, 'adapter_model.safetensors')).tensors.get('base_model.model.model.layers.1.self_attn.v_proj.lora_magnitude_vector')!.shape, [out]);
   // magnitude tensors without use_dora are named as the mismatch they are
   writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ ...peftConfig, use_dora: false }));
   assert.throws(() => loadAdapter(dir, base), /lora_magnitude_vector(\.weight)?" is DoRA's, but .*adapter_config\.json does not set use_dora: true/);
