@@ -21,6 +21,7 @@ const skip = bin && tok ? false : SKIP_NO_SHARED;
 const tmp = mkdtempSync(join(tmpdir(), 'plum-copy-'));
 const methods: Array<[string, Record<string, string>, number]> = [
   ['lora', { method: 'lora', epochs: '10' }, 0.95],
+  ['dora', { method: 'lora', useDora: 'true', epochs: '10' }, 0.95],
   ['soft-prompt', { method: 'soft-prompt', virtualTokens: '32', lr: '0.1', epochs: '20' }, 0.8],
   ['prefix', { method: 'prefix', virtualTokens: '32', lr: '0.03', epochs: '20' }, 0.8],
   ['last-layers', { method: 'last-layers', layers: '2', epochs: '10' }, 0.95],
