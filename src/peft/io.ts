@@ -42,6 +42,7 @@ const PeftConfigSchema = z
     rank_pattern: z.record(z.string(), z.number().int().positive()).nullish(),
     alpha_pattern: z.record(z.string(), z.number().positive()).nullish(),
     exclude_modules: z.union([z.array(z.string()), z.string()]).nullish(),
+    lora_bias: z.boolean().nullish(),
     layers_pattern: z.union([z.array(z.string()), z.string()]).nullish(),
     modules_to_save: z.array(z.string()).nullish(),
   })
@@ -89,6 +90,7 @@ export function peftConfigJson(a: PeftAdapter, base: BaseModel, baseModelPath: s
       init_lora_weights: true,
       modules_to_save: null,
       use_dora: c.dora === true,
+      lora_bias: c.loraBias === true,
       rank_pattern: c.rankPattern ?? {},
       alpha_pattern: c.alphaPattern ?? {},
     };
@@ -106,9 +108,10 @@ function peftTensors(a: PeftAdapter, base: BaseModel): Map<string, NamedTensor> 
     out.set('prompt_embeddings', { dtype: 'F32', shape: [c.virtualTokens, width], data: prefixToPeft(base, a.params, c.virtualTokens) });
   } else if (c.kind === 'lora') {
     for (const p of a.params) {
-      const m = /^lora\.(.+)\.([ABM])$/.exec(p.name)!;
+      const m = /^lora\.(.+)\.(A|B|M|bias)$/.exec(p.name)!;
       // PEFT keeps DoRA's magnitude under its pre-0.12 name, without ".weight" (get_peft_model_state_dict)
-      const key = m[2] === 'M' ? `${LORA_PREFIX}${m[1]}.lora_magnitude_vector` : `${LORA_PREFIX}${m[1]}.lora_${m[2]}.weight`;
+      const key =
+        m[2] === 'M' ? `${LORA_PREFIX}${m[1]}.lora_magnitude_vector` : m[2] === 'bias' ? `${LORA_PREFIX}${m[1]}.lora_B.bias` : `${LORA_PREFIX}${m[1]}.lora_${m[2]}.weight`;
       out.set(key, { dtype: 'F32', shape: p.shape, data: p.data });
     }
   }
@@ -198,6 +201,7 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
       layers,
       rslora: pc.use_rslora ?? false,
       ...(pc.use_dora ? { dora: true } : {}),
+      ...(pc.lora_bias ? { loraBias: true } : {}),
       ...(pc.exclude_modules != null ? { excludeModules: pc.exclude_modules } : {}),
       ...(Object.keys(pc.rank_pattern ?? {}).length ? { rankPattern: pc.rank_pattern! } : {}),
       ...(Object.keys(pc.alpha_pattern ?? {}).length ? { alphaPattern: pc.alpha_pattern! } : {}),
@@ -210,11 +214,17 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
         params.set(loraParamName(mag[1]!, 'M'), t.data);
         continue;
       }
+      const lb = /^(?:base_model\.model\.)?(.+)\.lora_B(?:\.[^.]+)?\.bias$/.exec(name);
+      if (lb) {
+        if (!pc.lora_bias) fail(`${wFile}: tensor "${name}" is a lora_B bias, but ${cfgFile} does not set lora_bias: true`);
+        params.set(loraParamName(lb[1]!, 'bias'), t.data);
+        continue;
+      }
       const m = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$/.exec(name);
       if (!m) fail(`${wFile}: unexpected tensor "${name}" in a LoRA adapter`);
       params.set(loraParamName(m[1]!, m[2] as 'A' | 'B'), t.data);
     }
-    const expected = new Set(loraModules(base.cfg, config).flatMap((mod) => [loraParamName(mod.name, 'A'), loraParamName(mod.name, 'B'), ...(config.kind === 'lora' && config.dora ? [loraParamName(mod.name, 'M')] : [])]));
+    const expected = new Set(loraModules(base.cfg, config).flatMap((mod) => [loraParamName(mod.name, 'A'), loraParamName(mod.name, 'B'), ...(config.kind === 'lora' && config.dora ? [loraParamName(mod.name, 'M')] : []), ...(config.kind === 'lora' && config.loraBias ? [loraParamName(mod.name, 'bias')] : [])]));
     for (const k of params.keys()) if (!expected.has(k)) fail(`${wFile}: tensor for ${k.replace(/^lora\./, '')} does not match a targeted module of this model`);
   }
   try {

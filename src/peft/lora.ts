@@ -124,11 +124,13 @@ function fnv1a(s: string): string {
   return (h >>> 0).toString(16);
 }
 
-/** Graph/param names: A, B and DoRA's magnitude M of a module. */
-export const loraParamName = (module: string, which: 'A' | 'B' | 'M'): string => `lora.${module}.${which}`;
+/** Graph/param names: A, B, lora_B's bias (lora_bias) and DoRA's magnitude M of a module. */
+export type LoraPart = 'A' | 'B' | 'bias' | 'M';
+export const loraParamName = (module: string, which: LoraPart): string => `lora.${module}.${which}`;
 const DROPOUT_SEED = 'lora_dropout_seed';
 
 function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdapter {
+  if (config.dora && config.loraBias) fail('lora: lora_bias together with DoRA is not supported; use one of them');
   const byName = new Map(params.map((p) => [p.name, p]));
   const mods = loraModules(base.cfg, config);
   const targets = new Map(mods.map((m) => [m.name, m]));
@@ -161,7 +163,8 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
           const y2 = op.reshape(y, [-1, mod.outFeatures]); // [N, out]
           if (!config.dora) {
             // y + scale * h B^T in one Gemm (alpha, c): no Mul or Add over [N, out], forward or back.
-            return op.reshape(op.gemm(h, B, false, true, mod.scale, y2), y.shape);
+            const sum = op.gemm(h, B, false, true, mod.scale, y2); // [N, out]
+            return op.reshape(config.loraBias ? op.add(sum, op.mul(input(loraParamName(name, 'bias')), mod.scale)) : sum, y.shape);
           }
           // DoRA: gain g = m / ||W + s B A|| per output row [out], the norm a constant for autodiff.
           // Training graphs compute it (the factors change every step); inference graphs take it as
@@ -204,6 +207,7 @@ export const lora: Method<LoraConfig> = {
       // PEFT: kaiming_uniform_(a=sqrt(5)) on A => U(-1/sqrt(in), 1/sqrt(in)); B = 0.
       params.push({ name: loraParamName(m.name, 'A'), shape: [m.r, m.inFeatures], data: uniform(m.r * m.inFeatures, r, 1 / Math.sqrt(m.inFeatures)) });
       params.push({ name: loraParamName(m.name, 'B'), shape: [m.outFeatures, m.r], data: new Float32Array(m.outFeatures * m.r) });
+      if (config.loraBias) params.push({ name: loraParamName(m.name, 'bias'), shape: [m.outFeatures], data: new Float32Array(m.outFeatures) });
       // DoRA: the magnitude starts at ||W + s B A|| = ||W|| (B = 0)
       if (config.dora) params.push({ name: loraParamName(m.name, 'M'), shape: [m.outFeatures], data: rowNorms(base.weights.get(`${m.name}.weight`)!, m.outFeatures, m.inFeatures) });
     }
@@ -212,14 +216,15 @@ export const lora: Method<LoraConfig> = {
   restore(config, base, tensors) {
     const params: Param[] = [];
     for (const m of loraModules(base.cfg, config)) {
-      const parts: Array<['A' | 'B' | 'M', number[]]> = [['A', [m.r, m.inFeatures]], ['B', [m.outFeatures, m.r]]];
+      const parts: Array<[LoraPart, number[]]> = [['A', [m.r, m.inFeatures]], ['B', [m.outFeatures, m.r]]];
+      if (config.loraBias) parts.push(['bias', [m.outFeatures]]);
       if (config.dora) parts.push(['M', [m.outFeatures]]);
       for (const [which, shape] of parts) {
         const name = loraParamName(m.name, which);
         const data = tensors.get(name);
-        const label = which === 'M' ? 'lora_magnitude_vector (DoRA)' : `lora_${which}`;
+        const label = which === 'M' ? 'lora_magnitude_vector (DoRA)' : which === 'bias' ? 'lora_B.bias (lora_bias)' : `lora_${which}`;
         if (!data) fail(`lora: adapter has no ${label} for ${m.name}`);
-        if (data.length !== shape.reduce((p, d) => p * d, 1)) fail(`lora: ${label} of ${m.name} must have shape [${shape.join(', ')}]${which === 'M' ? '' : ` (r=${m.r}${m.r !== config.r ? ' from rank_pattern' : ''})`}`);
+        if (data.length !== shape.reduce((p, d) => p * d, 1)) fail(`lora: ${label} of ${m.name} must have shape [${shape.join(', ')}]${which === 'A' || which === 'B' ? ` (r=${m.r}${m.r !== config.r ? ' from rank_pattern' : ''})` : ''}`);
         params.push({ name, shape: [...shape], data });
       }
     }
@@ -253,6 +258,16 @@ export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32A
       }
     }
     out.set(`${m.name}.weight`, W);
+    if (a.config.loraBias) {
+      // the base layer's bias takes s * b (PEFT's merge); a layer without one cannot hold it
+      const b = byName.get(loraParamName(m.name, 'bias'))!.data;
+      const baseBias = base.weights.get(`${m.name}.bias`);
+      if (!baseBias) {
+        if (b.some((v) => v !== 0)) fail(`lora: lora_bias cannot be merged into ${m.name}, which has no bias in this architecture; use the adapter unmerged`);
+        continue;
+      }
+      out.set(`${m.name}.bias`, baseBias.map((v, i) => v + scale * b[i]!));
+    }
   }
   return out;
 }

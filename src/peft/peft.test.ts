@@ -59,6 +59,7 @@ const methods: Array<[string, MethodConfig]> = [
   ['prefix', { kind: 'prefix', virtualTokens: 3, init: 'random' }],
   ['lora', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], rslora: false }],
   ['lora (layer 1 only, regex targets)', { kind: 'lora', r: 2, alpha: 2, dropout: 0, targetModules: '.*\\.(o_proj|up_proj)', layers: [1], rslora: false }],
+  ['lora (lora_bias)', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'], rslora: false, loraBias: true }],
   // DoRA with the exact gradient, so that finite differences check every VJP (PEFT's default treats
   // the norm as a constant: tested separately below)
   ['dora', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], rslora: false, dora: true, doraNormGradient: true }],
@@ -444,4 +445,30 @@ test('DoRA at inference: gains computed once per parameter version, equal to the
   a.changed!();
   assert.notEqual(a.inferenceFeeds!(), g1);
   assert.ok(maxDiff((await lm.logits(seq, a))[4]!, before[4]!) > 1e-4);
+});
+
+test('lora_bias: y += s * (B A x + b); merged into the base bias where the layer has one, refused by name where it has none', async () => {
+  const { base, lm } = makeBase();
+  const config = methods.find(([n]) => n === 'lora (lora_bias)')![1];
+  const a = await createAdapter(config, base, 13);
+  assert.ok(a.params.some((p) => p.name === 'lora.model.layers.0.self_attn.q_proj.bias' && p.data.every((v) => v === 0)), 'the bias starts at zero');
+  perturb(a);
+  const seq = [1, 9, 4, 17];
+  const merged = mergeLora(base, a);
+  const q = 'model.layers.1.self_attn.q_proj';
+  const b = a.params.find((p) => p.name === `lora.${q}.bias`)!.data;
+  const want = base.weights.get(`${q}.bias`)!.map((v, i) => v + 2 * b[i]!); // scale 4 / 2
+  assert.ok(maxDiff(merged.get(`${q}.bias`)!, want) < 1e-6);
+  assert.ok(maxDiff((await lm.logits(seq, a))[3]!, (await new CausalLM(cfg, merged, backend).logits(seq))[3]!) < 1e-5);
+  // saved with PEFT's names and flag, loaded back to the same logits
+  const dir = mkdtempSync(join(tmpdir(), 'plum-lora-bias-'));
+  saveAdapter(dir, a, base, 'x');
+  assert.equal(JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8')).lora_bias, true);
+  assert.deepEqual(readSafetensors(join(dir, 'adapter_model.safetensors')).tensors.get(`base_model.model.${q}.lora_B.bias`)!.shape, [cfg.numHeads * cfg.headDim]);
+  assert.equal(maxDiff((await lm.logits(seq, loadAdapter(dir, base)))[3]!, (await lm.logits(seq, a))[3]!), 0);
+  // o_proj has no bias in Qwen2: a trained lora_bias there cannot be merged
+  const o = await createAdapter({ ...config, targetModules: ['o_proj'] } as MethodConfig, base, 13);
+  perturb(o);
+  assert.throws(() => mergeLora(base, o), /lora_bias cannot be merged into model\.layers\.0\.self_attn\.o_proj, which has no bias in this architecture/);
+  await assert.rejects(createAdapter({ ...config, dora: true } as MethodConfig, base, 1), /lora_bias together with DoRA is not supported/);
 });

@@ -43,6 +43,8 @@ export const LoraConfigSchema = z.object({
   alphaPattern: z.record(z.string().min(1), z.number().positive()).optional(),
   /** DoRA (PEFT use_dora): each targeted row rescaled to a trained magnitude, y = m / ||W + s B A||_row * (W + s B A) x. */
   dora: z.boolean().optional(),
+  /** PEFT lora_bias: lora_B has a bias (starting at zero), y += s * (B A x + b). Not with DoRA. */
+  loraBias: z.boolean().optional(),
   /** DoRA: let the gradient flow through the row norm too (the exact gradient; PEFT and the paper treat the norm as a constant). */
   doraNormGradient: z.boolean().optional(),
 });

@@ -33,6 +33,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--alpha-pattern <map>', 'lora: per-module alphas, e.g. v_proj=8 (PEFT alpha_pattern)')
     .option('--rslora', 'lora: scale by alpha/sqrt(r)')
     .option('--use-dora', 'lora: DoRA, a trained magnitude per output row (PEFT use_dora)')
+    .option('--lora-bias', "lora: a trained bias on lora_B (PEFT lora_bias)")
     .option('--merge', 'lora: also write the merged model to OUT/merged')
     .option('--layers <n>', 'last-layers: how many final layers to train (default 2)')
     .option('--epochs <n>', 'passes over the data (default 3)')
