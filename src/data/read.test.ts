@@ -104,6 +104,9 @@ test('OpenAI chat with tool calls: arguments parsed to objects for the template,
   failsWith(bad, `${bad}:1: messages[1].tool_calls[0].function.arguments is not a JSON object (${(() => { try { JSON.parse('{"q": '); } catch (e) { return (e as Error).message; } })()}); write the call's arguments as a JSON object string`);
   const noContent = writeData('no-content.jsonl', jsonl({ messages: [{ role: 'user' }, { role: 'assistant', content: 'a' }] }));
   failsWith(noContent, `${noContent}:1: messages[0].content is missing; add "content": "..."`);
+  // an empty or null tool_calls (some exports write one on every message) means no calls
+  const empty = writeData('empty-calls.jsonl', jsonl({ messages: [{ role: 'user', content: 'q', tool_calls: null }, { role: 'assistant', content: 'a', tool_calls: [] }] }));
+  assert.deepEqual(readSftFile(empty).records[0]!.kind === 'chat' && (readSftFile(empty).records[0] as { messages: unknown }).messages, [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a' }]);
   const userCalls = writeData('user-calls.jsonl', jsonl({ messages: [{ role: 'user', content: 'q', tool_calls: [{ function: { name: 'f' } }] }, { role: 'assistant', content: 'a' }] }));
   failsWith(userCalls, `${userCalls}:1: messages[0].tool_calls is only allowed on assistant messages (this one is user); remove it`);
 });

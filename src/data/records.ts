@@ -83,7 +83,7 @@ const openaiMessage = z.object({
   role: z.enum([...ROLES, 'developer', 'tool']),
   // null / absent only on an assistant message that makes tool calls
   content: openaiContent.nullish(),
-  tool_calls: z.array(toolCall).min(1, 'is empty; leave it out when the assistant calls no tool').optional(),
+  tool_calls: z.array(toolCall).nullish(), // [] or null (some exports write them) = no calls
   tool_call_id: z.string().optional(),
   name: z.string().optional(),
   weight: z.literal([0, 1]).optional(),
@@ -97,9 +97,9 @@ const openaiRecord = z
     r.messages.forEach((m, i) => {
       if (m.weight !== undefined && m.role !== 'assistant')
         ctx.addIssue({ code: 'custom', path: ['messages', i, 'weight'], message: `is only allowed on assistant messages (this one is ${m.role}); remove it` });
-      if (m.tool_calls && m.role !== 'assistant')
+      if (m.tool_calls?.length && m.role !== 'assistant')
         ctx.addIssue({ code: 'custom', path: ['messages', i, 'tool_calls'], message: `is only allowed on assistant messages (this one is ${m.role}); remove it` });
-      if (m.content == null && !(m.role === 'assistant' && m.tool_calls))
+      if (m.content == null && !(m.role === 'assistant' && m.tool_calls?.length))
         ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: 'is missing; add "content": "..."' });
       m.tool_calls?.forEach((c, j) => {
         if (typeof c.function.arguments !== 'string') return;
@@ -195,7 +195,7 @@ function fromOpenai(raw: unknown, source: SourceRef): ParseResult {
   const messages = r.data.messages.map((m): ChatMessage => {
     const out: ChatMessage = { role: m.role === 'developer' ? 'system' : m.role, content: m.content ?? '' };
     // HF chat templates take a call's arguments as an object (OpenAI writes a JSON string)
-    if (m.tool_calls)
+    if (m.tool_calls?.length)
       out.tool_calls = m.tool_calls.map((c) => ({
         ...(c.id !== undefined ? { id: c.id } : {}),
         type: c.type,
