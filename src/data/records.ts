@@ -73,7 +73,24 @@ const openaiContent = z.preprocess((c, ctx) => {
 const toolCall = z.object({
   id: z.string().optional(),
   type: z.literal('function').default('function'),
-  function: z.object({ name: z.string().min(1), arguments: z.union([z.string(), z.record(z.string(), z.unknown())]).default({}) }),
+  function: z.object({
+    name: z.string().min(1),
+    // parsed here, once: HF chat templates take a call's arguments as an object
+    arguments: z
+      .union([z.string(), z.record(z.string(), z.unknown())])
+      .default({})
+      .transform((a, ctx): Record<string, unknown> => {
+        if (typeof a !== 'string') return a;
+        try {
+          const v: unknown = JSON.parse(a);
+          if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+          return v as Record<string, unknown>;
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: `is not a JSON object (${(e as Error).message}); write the call's arguments as a JSON object string` });
+          return z.NEVER;
+        }
+      }),
+  }),
 });
 /** A tool the conversation may call (OpenAI's record-level "tools"), handed to the chat template. */
 const toolSpec = z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }).passthrough() }).passthrough();
@@ -101,15 +118,6 @@ const openaiRecord = z
         ctx.addIssue({ code: 'custom', path: ['messages', i, 'tool_calls'], message: `is only allowed on assistant messages (this one is ${m.role}); remove it` });
       if (m.content == null && !(m.role === 'assistant' && m.tool_calls?.length))
         ctx.addIssue({ code: 'custom', path: ['messages', i, 'content'], message: 'is missing; add "content": "..."' });
-      m.tool_calls?.forEach((c, j) => {
-        if (typeof c.function.arguments !== 'string') return;
-        try {
-          const v: unknown = JSON.parse(c.function.arguments);
-          if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', path: ['messages', i, 'tool_calls', j, 'function', 'arguments'], message: `is not a JSON object (${(e as Error).message}); write the call's arguments as a JSON object string` });
-        }
-      });
     });
     const replies = r.messages.filter((m) => m.role === 'assistant');
     if (replies.length === 0) ctx.addIssue({ code: 'custom', path: ['messages'], message: NO_ASSISTANT });
@@ -129,49 +137,55 @@ const alpacaRecord = z.object({
 // LLaMA-Factory's ShareGPT: "function_call" is an assistant turn whose value is a JSON call
 // {"name", "arguments"} (or a list of them), "observation" a tool's result; "tools" a JSON string.
 const SHAREGPT_ROLES = { human: 'user', user: 'user', gpt: 'assistant', assistant: 'assistant', system: 'system', function_call: 'assistant', observation: 'tool' } as const;
-const sharegptTurn = z.object({
-  from: z.enum(Object.keys(SHAREGPT_ROLES) as [keyof typeof SHAREGPT_ROLES]),
-  value: z.string(),
-});
 const sharegptCall = z.object({ name: z.string().min(1), arguments: z.union([z.record(z.string(), z.unknown()), z.string()]).default({}) });
-/** A function_call turn's value -> HF tool_calls, or a problem. */
-function sharegptCalls(value: string): { ok: true; calls: unknown[] } | { ok: false; problem: string } {
-  let v: unknown;
+/** A function_call turn's value -> HF tool_calls (parsed once, here), or an issue on `value`. */
+const sharegptTurn = z
+  .object({
+    from: z.enum(Object.keys(SHAREGPT_ROLES) as [keyof typeof SHAREGPT_ROLES]),
+    value: z.string(),
+  })
+  .transform((t, ctx): { from: keyof typeof SHAREGPT_ROLES; value: string; calls?: unknown[] } => {
+    if (t.from !== 'function_call') return t;
+    const problem = (message: string) => {
+      ctx.addIssue({ code: 'custom', path: ['value'], message });
+      return z.NEVER;
+    };
+    let v: unknown;
+    try {
+      v = JSON.parse(t.value);
+    } catch (e) {
+      return problem(`is not JSON (${(e as Error).message}); write the call as {"name": "...", "arguments": {...}}`);
+    }
+    const list = z.array(sharegptCall).safeParse(Array.isArray(v) ? v : [v]);
+    if (!list.success) return problem('must be {"name": "...", "arguments": {...}} or a list of them');
+    try {
+      return { ...t, calls: list.data.map((c) => ({ type: 'function', function: { name: c.name, arguments: typeof c.arguments === 'string' ? (JSON.parse(c.arguments) as unknown) : c.arguments } })) };
+    } catch (e) {
+      return problem(`has arguments that are not JSON (${(e as Error).message})`);
+    }
+  });
+/** LLaMA-Factory writes tools as a JSON string of a list: parsed once, here. */
+const sharegptTools = z.preprocess((v, ctx) => {
+  if (typeof v !== 'string') return v;
+  if (!v.trim()) return [];
   try {
-    v = JSON.parse(value);
+    const list: unknown = JSON.parse(v);
+    if (!Array.isArray(list)) throw new Error('not a JSON list');
+    return list;
   } catch (e) {
-    return { ok: false, problem: `is not JSON (${(e as Error).message}); write the call as {"name": "...", "arguments": {...}}` };
+    ctx.addIssue({ code: 'custom', message: `is not a JSON list of tools (${(e as Error).message})` });
+    return z.NEVER;
   }
-  const list = z.array(sharegptCall).safeParse(Array.isArray(v) ? v : [v]);
-  if (!list.success) return { ok: false, problem: 'must be {"name": "...", "arguments": {...}} or a list of them' };
-  try {
-    const calls = list.data.map((c) => ({ type: 'function', function: { name: c.name, arguments: typeof c.arguments === 'string' ? (JSON.parse(c.arguments) as unknown) : c.arguments } }));
-    return { ok: true, calls };
-  } catch (e) {
-    return { ok: false, problem: `has arguments that are not JSON (${(e as Error).message})` };
-  }
-}
+}, z.array(z.unknown()).nullish());
 const sharegptRecord = z
   .object({
     conversations: z.array(sharegptTurn).min(1, 'is empty; add the conversation as {"from", "value"} objects'),
     system: z.string().nullish(),
-    tools: z.union([z.string(), z.array(z.unknown())]).nullish(),
+    tools: sharegptTools,
   })
   .superRefine((r, ctx) => {
     if (!r.conversations.some((t) => SHAREGPT_ROLES[t.from] === 'assistant'))
       ctx.addIssue({ code: 'custom', path: ['conversations'], message: 'has no assistant turn; add {"from": "gpt", "value": "..."} with the reply to learn' });
-    r.conversations.forEach((t, i) => {
-      if (t.from !== 'function_call') return;
-      const c = sharegptCalls(t.value);
-      if (!c.ok) ctx.addIssue({ code: 'custom', path: ['conversations', i, 'value'], message: c.problem });
-    });
-    if (typeof r.tools === 'string' && r.tools.trim() !== '') {
-      try {
-        if (!Array.isArray(JSON.parse(r.tools))) throw new Error('not a JSON list');
-      } catch (e) {
-        ctx.addIssue({ code: 'custom', path: ['tools'], message: `is not a JSON list of tools (${(e as Error).message})` });
-      }
-    }
   });
 
 /** LLaMA-Factory writes tools as bare function schemas; HF templates take {"type": "function", "function": ...}. */
@@ -194,13 +208,7 @@ function fromOpenai(raw: unknown, source: SourceRef): ParseResult {
   if (!r.ok) return r;
   const messages = r.data.messages.map((m): ChatMessage => {
     const out: ChatMessage = { role: m.role === 'developer' ? 'system' : m.role, content: m.content ?? '' };
-    // HF chat templates take a call's arguments as an object (OpenAI writes a JSON string)
-    if (m.tool_calls?.length)
-      out.tool_calls = m.tool_calls.map((c) => ({
-        ...(c.id !== undefined ? { id: c.id } : {}),
-        type: c.type,
-        function: { name: c.function.name, arguments: typeof c.function.arguments === 'string' ? (JSON.parse(c.function.arguments) as Record<string, unknown>) : c.function.arguments },
-      }));
+    if (m.tool_calls?.length) out.tool_calls = m.tool_calls.map((c) => ({ ...(c.id !== undefined ? { id: c.id } : {}), type: c.type, function: c.function }));
     if (m.tool_call_id !== undefined) out.tool_call_id = m.tool_call_id;
     if (m.name !== undefined) out.name = m.name;
     return out;
@@ -233,15 +241,9 @@ function fromSharegpt(raw: unknown, source: SourceRef): ParseResult {
   const r = check(sharegptRecord, raw);
   if (!r.ok) return r;
   const messages: ChatMessage[] = r.data.system ? [{ role: 'system', content: r.data.system }] : [];
-  for (const t of r.data.conversations) {
-    if (t.from === 'function_call') {
-      const c = sharegptCalls(t.value);
-      messages.push({ role: 'assistant', content: '', tool_calls: c.ok ? c.calls : [] });
-    } else messages.push({ role: SHAREGPT_ROLES[t.from], content: t.value });
-  }
+  for (const t of r.data.conversations) messages.push(t.calls ? { role: 'assistant', content: '', tool_calls: t.calls } : { role: SHAREGPT_ROLES[t.from], content: t.value });
   const record = chat(messages, source);
-  const tools = typeof r.data.tools === 'string' ? (r.data.tools.trim() ? (JSON.parse(r.data.tools) as unknown[]) : []) : (r.data.tools ?? []);
-  if (tools.length) record.tools = tools.map(asToolSpec);
+  if (r.data.tools?.length) record.tools = r.data.tools.map(asToolSpec);
   return { ok: true, record };
 }
 

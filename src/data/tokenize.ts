@@ -128,6 +128,12 @@ function render(tok: PlumTokenizer, r: ChatRecord, messages: ChatMessage[], addG
 function chatSpans(tok: PlumTokenizer, r: ChatRecord, extra?: Record<string, unknown>): { text: string; spans: Span[] } {
   const { messages } = r;
   const text = render(tok, r, messages, false, extra);
+  if (messages.some((m) => m.tool_calls)) {
+    // a template that ignores tool_calls would train the calls' turns on an empty reply
+    const without = messages.map(({ tool_calls: _, ...m }) => m as ChatMessage);
+    if (render(tok, r, without, false, extra) === text)
+      fail(`${where(r)}: the chat template does not render tool_calls, so the calls cannot be learned; use a model whose chat template supports tools (Qwen2.5/3, Llama 3.1 ...)`);
+  }
   const spans: Span[] = [];
   let prevEnd = 0;
   messages.forEach((m, i) => {
@@ -173,14 +179,7 @@ function chatSpans(tok: PlumTokenizer, r: ChatRecord, extra?: Record<string, unk
 }
 
 function tokenizeChat(tok: PlumTokenizer, r: ChatRecord, opts: TokenizeOptions): TokenizedExample {
-  const extra = r.tools ? { ...opts.extra, tools: r.tools } : opts.extra;
-  if (r.messages.some((m) => m.tool_calls)) {
-    // a template that ignores tool_calls would train the calls' turns on an empty reply
-    const without = r.messages.map(({ tool_calls: _, ...m }) => m as ChatMessage);
-    if (render(tok, r, without, false, extra) === render(tok, r, r.messages, false, extra))
-      fail(`${where(r)}: the chat template does not render tool_calls, so the calls cannot be learned; use a model whose chat template supports tools (Qwen2.5/3, Llama 3.1 ...)`);
-  }
-  const { text, spans } = chatSpans(tok, r, extra);
+  const { text, spans } = chatSpans(tok, r, r.tools ? { ...opts.extra, tools: r.tools } : opts.extra);
   const ex = encodeSpans(tok, text, spans);
   const ids = withBos(tok, ex.ids);
   const labels = ids.length > ex.ids.length ? [IGNORE_INDEX, ...ex.labels] : ex.labels;

@@ -40,9 +40,10 @@ export async function generate(lm: CausalLM, prompts: number[][], opts: Generate
   if (done.every(Boolean)) return out;
   const eos = new Set(opts.eosIds);
   let { cache, logits } = await lm.prefill(prompts, opts.adapter ?? null, opts.maxTokens);
+  // the repetition penalty looks at the whole sequence so far, as HF's does (kept per row as it grows)
+  const seen = (opts.repetitionPenalty ?? 1) !== 1 ? prompts.map((p) => new Set(p)) : null;
   for (let step = 0; step < opts.maxTokens; step++) {
-    // the repetition penalty looks at the whole sequence so far, as HF's does
-    const next = logits.map((l, b) => (done[b] ? 0 : sampleToken(l, opts, rands[b]!, (opts.repetitionPenalty ?? 1) !== 1 ? [...prompts[b]!, ...out[b]!.tokens] : [])));
+    const next = logits.map((l, b) => (done[b] ? 0 : sampleToken(l, opts, rands[b]!, seen?.[b] ?? [])));
     for (let b = 0; b < B; b++) {
       if (done[b]) continue;
       const id = next[b]!;
@@ -53,6 +54,7 @@ export async function generate(lm: CausalLM, prompts: number[][], opts: Generate
         continue;
       }
       g.tokens.push(id);
+      seen?.[b]!.add(id);
       opts.onToken?.(b, id);
       if (opts.stop?.length && opts.decode) {
         const text = opts.decode(g.tokens);

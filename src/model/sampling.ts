@@ -50,7 +50,7 @@ export function argmax(logits: ArrayLike<number>): number {
 export function penalizeRepeats(logits: Float32Array, seen: Iterable<number>, penalty: number): Float32Array {
   if (penalty === 1) return logits;
   const out = Float32Array.from(logits);
-  for (const id of new Set(seen)) {
+  for (const id of seen instanceof Set ? seen : new Set(seen)) {
     if (id < 0 || id >= out.length) continue;
     const l = logits[id]!;
     out[id] = l < 0 ? l * penalty : l / penalty;

@@ -10,7 +10,7 @@ import { type NamedTensor, readSafetensors, writeSafetensors } from '../model/sa
 import { saveModelFolder } from '../model/weights.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { PlumError, fail } from '../util/errors.js';
-import { loraModules, loraParamName } from './lora.js';
+import { isAllLinear, loraModules, loraParamName, loraParts } from './lora.js';
 import { prefixFromPeft, prefixToPeft } from './prefix.js';
 import { restoreAdapter } from './registry.js';
 import { SOFT_PROMPT_PARAM } from './soft-prompt.js';
@@ -80,7 +80,7 @@ export function peftConfigJson(a: PeftAdapter, base: BaseModel, baseModelPath: s
       lora_alpha: c.alpha,
       lora_dropout: c.dropout,
       // "all-linear" is saved as the modules it selected, as PEFT does
-      target_modules: typeof c.targetModules === 'string' && c.targetModules.toLowerCase() === 'all-linear' ? [...new Set(loraModules(base.cfg, c).map((m) => m.name.split('.').pop()!))].sort() : c.targetModules,
+      target_modules: isAllLinear(c.targetModules) ? [...new Set(loraModules(base.cfg, c).map((m) => m.name.split('.').pop()!))].sort() : c.targetModules,
       exclude_modules: c.excludeModules ?? null,
       layers_to_transform: c.layers ?? null,
       layers_pattern: null,
@@ -224,7 +224,8 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
       if (!m) fail(`${wFile}: unexpected tensor "${name}" in a LoRA adapter`);
       params.set(loraParamName(m[1]!, m[2] as 'A' | 'B'), t.data);
     }
-    const expected = new Set(loraModules(base.cfg, config).flatMap((mod) => [loraParamName(mod.name, 'A'), loraParamName(mod.name, 'B'), ...(config.kind === 'lora' && config.dora ? [loraParamName(mod.name, 'M')] : []), ...(config.kind === 'lora' && config.loraBias ? [loraParamName(mod.name, 'bias')] : [])]));
+    const lc = config;
+    const expected = new Set(loraModules(base.cfg, lc).flatMap((mod) => loraParts(lc, mod).map(([which]) => loraParamName(mod.name, which))));
     for (const k of params.keys()) if (!expected.has(k)) fail(`${wFile}: tensor for ${k.replace(/^lora\./, '')} does not match a targeted module of this model`);
   }
   try {

@@ -32,6 +32,9 @@ function matches(t: string | string[], name: string): boolean {
   return t.some((x) => name === x || name.endsWith(`.${x}`));
 }
 
+/** PEFT's shorthand for every linear layer but the output head. */
+export const isAllLinear = (t: string | string[]): boolean => typeof t === 'string' && t.toLowerCase() === 'all-linear';
+
 /** Does a module name match the config's targets (PEFT rules; "all-linear" = every projection) and not its exclusions? */
 export function isTarget(config: LoraConfig, name: string): boolean {
   const m = LINEAR_RE.exec(name);
@@ -39,7 +42,7 @@ export function isTarget(config: LoraConfig, name: string): boolean {
   if (config.layers && !config.layers.includes(Number(m[1]))) return false;
   if (config.excludeModules && matches(config.excludeModules, name)) return false;
   const t = config.targetModules;
-  if (typeof t === 'string' && t.toLowerCase() === 'all-linear') return true; // the LM head is never a target here
+  if (isAllLinear(t)) return true; // the LM head is never a target here
   return matches(t, name);
 }
 
@@ -127,6 +130,14 @@ function fnv1a(s: string): string {
 /** Graph/param names: A, B, lora_B's bias (lora_bias) and DoRA's magnitude M of a module. */
 export type LoraPart = 'A' | 'B' | 'bias' | 'M';
 export const loraParamName = (module: string, which: LoraPart): string => `lora.${module}.${which}`;
+
+/** The tensors a module's adapter holds, with their shapes: one list for create, restore and loading checks. */
+export function loraParts(config: LoraConfig, m: LoraModule): Array<[LoraPart, number[]]> {
+  const parts: Array<[LoraPart, number[]]> = [['A', [m.r, m.inFeatures]], ['B', [m.outFeatures, m.r]]];
+  if (config.loraBias) parts.push(['bias', [m.outFeatures]]);
+  if (config.dora) parts.push(['M', [m.outFeatures]]);
+  return parts;
+}
 const DROPOUT_SEED = 'lora_dropout_seed';
 
 function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdapter {
@@ -136,8 +147,8 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
   const targets = new Map(mods.map((m) => [m.name, m]));
   let gains: Record<string, Float32Array> | null = null; // DoRA's inference inputs, until `changed`
   return {
-    // Graph structure depends on ranks, scales, targets and dropout, not on the values: adapters alike share graphs.
-    id: `lora:d${config.dropout}:${config.dora ? `dora${config.doraNormGradient ? '+' : ''}:` : ''}${fnv1a(mods.map((m) => `${m.name}:${m.r}:${m.scale}`).join(','))}`,
+    // Graph structure depends on ranks, scales, targets, parts and dropout, not on the values: adapters alike share graphs.
+    id: `lora:d${config.dropout}:${config.doraNormGradient ? 'exact:' : ''}${fnv1a(mods.map((m) => `${m.name}:${m.r}:${m.scale}:${loraParts(config, m).map(([p]) => p).join('')}`).join(','))}`,
     config,
     virtualTokens: 0,
     prefixLength: 0,
@@ -204,22 +215,23 @@ export const lora: Method<LoraConfig> = {
     const r = rng(seed);
     const params: Param[] = [];
     for (const m of loraModules(base.cfg, config)) {
-      // PEFT: kaiming_uniform_(a=sqrt(5)) on A => U(-1/sqrt(in), 1/sqrt(in)); B = 0.
-      params.push({ name: loraParamName(m.name, 'A'), shape: [m.r, m.inFeatures], data: uniform(m.r * m.inFeatures, r, 1 / Math.sqrt(m.inFeatures)) });
-      params.push({ name: loraParamName(m.name, 'B'), shape: [m.outFeatures, m.r], data: new Float32Array(m.outFeatures * m.r) });
-      if (config.loraBias) params.push({ name: loraParamName(m.name, 'bias'), shape: [m.outFeatures], data: new Float32Array(m.outFeatures) });
-      // DoRA: the magnitude starts at ||W + s B A|| = ||W|| (B = 0)
-      if (config.dora) params.push({ name: loraParamName(m.name, 'M'), shape: [m.outFeatures], data: rowNorms(base.weights.get(`${m.name}.weight`)!, m.outFeatures, m.inFeatures) });
+      for (const [which, shape] of loraParts(config, m)) {
+        const n = shape.reduce((p, d) => p * d, 1);
+        // PEFT: kaiming_uniform_(a=sqrt(5)) on A => U(-1/sqrt(in), 1/sqrt(in)); B and its bias 0;
+        // DoRA's magnitude ||W + s B A|| = ||W|| (B = 0)
+        const data =
+          which === 'A' ? uniform(n, r, 1 / Math.sqrt(m.inFeatures))
+          : which === 'M' ? rowNorms(base.weights.get(`${m.name}.weight`)!, m.outFeatures, m.inFeatures)
+          : new Float32Array(n);
+        params.push({ name: loraParamName(m.name, which), shape, data });
+      }
     }
     return adapter(config, base, params);
   },
   restore(config, base, tensors) {
     const params: Param[] = [];
     for (const m of loraModules(base.cfg, config)) {
-      const parts: Array<[LoraPart, number[]]> = [['A', [m.r, m.inFeatures]], ['B', [m.outFeatures, m.r]]];
-      if (config.loraBias) parts.push(['bias', [m.outFeatures]]);
-      if (config.dora) parts.push(['M', [m.outFeatures]]);
-      for (const [which, shape] of parts) {
+      for (const [which, shape] of loraParts(config, m)) {
         const name = loraParamName(m.name, which);
         const data = tensors.get(name);
         const label = which === 'M' ? 'lora_magnitude_vector (DoRA)' : which === 'bias' ? 'lora_B.bias (lora_bias)' : `lora_${which}`;

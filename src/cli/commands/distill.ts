@@ -107,7 +107,7 @@ export async function runDistillCommand(raw: Record<string, unknown>): Promise<v
   const adapter = await makeAdapter(m, method, o.seed);
   const objective = distillObjective(m, adapter, train, held, { batchSize: o.batchSize, seed: o.seed, baselineKl: noPrompt.kl });
   const hash = [o.prompts, o.systemPrompt].map(fileHash).join(',');
-  const res = await trainLoop(trainables(adapter, m.lm.weights), objective, { ...loopOptions({ ...o, method: method.kind }, `distill ${method.kind}`, fingerprintOf(o, hash)), onUpdate: () => adapter.changed?.() });
+  const res = await trainLoop(trainables(adapter, m.lm.weights), objective, loopOptions({ ...o, method: method.kind }, `distill ${method.kind}`, fingerprintOf(o, hash), adapter));
   if (res.interrupted) return void process.stderr.write(`distill: stopped after step ${res.steps} (checkpoint saved; continue with --resume)\n`);
   const student = await runner.stats(adapter, held, o.batchSize);
   const report: Record<string, unknown> = {

@@ -94,7 +94,7 @@ export async function runDpoCommand(raw: Record<string, unknown>): Promise<void>
     { batchSize: o.batchSize, seed: o.seed, beta: o.beta, loss: o.loss, sftWeight: o.sftWeight },
   );
   const params = trainables(policy, m.lm.weights);
-  const res = await trainLoop(params, objective, { ...loopOptions(o, `dpo ${policy.config.kind}`, fingerprintOf(o, hash)), onUpdate: () => policy.changed?.() });
+  const res = await trainLoop(params, objective, loopOptions(o, `dpo ${policy.config.kind}`, fingerprintOf(o, hash), policy));
   if (res.interrupted) {
     process.stderr.write(`train dpo: stopped after step ${res.steps} (checkpoint saved; continue with --resume)\n`);
     return;

@@ -9,6 +9,7 @@ import { checkOutDir, fileHash, makeAdapter, saveResult } from '../../train/sess
 import { sftObjective } from '../../train/sft.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { fail } from '../../util/errors.js';
+import type { PeftAdapter } from '../../peft/types.js';
 import { registerDpo } from './train-dpo.js';
 import { DEFAULT_LR, METHODS, type TrainOptions, methodConfigOf, resolveTrainOptions } from '../train-options.js';
 
@@ -54,8 +55,10 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--quiet', 'no progress bar');
 }
 
-export function loopOptions(o: TrainOptions, label: string, fingerprint: Record<string, unknown>) {
+/** The loop's options for a run that trains `adapter` (told after every update, so derived inference inputs refresh). */
+export function loopOptions(o: TrainOptions, label: string, fingerprint: Record<string, unknown>, adapter: PeftAdapter) {
   return {
+    onUpdate: () => adapter.changed?.(),
     epochs: o.epochs, maxSteps: o.maxSteps, gradAccum: o.gradAccum, lr: o.lr ?? DEFAULT_LR[o.method], warmup: o.warmup,
     schedule: o.schedule, weightDecay: o.weightDecay, beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: o.maxGradNorm,
     evalEvery: o.evalEvery, saveEvery: o.saveEvery, patience: o.patience, outDir: o.out, resume: o.resume, label,
@@ -104,7 +107,7 @@ export async function runSftCommand(raw: Record<string, unknown>, command = 'tra
     `${command}: ${train.length} examples (${ds.stats.lossTokens} loss tokens), ${heldOut.length} held out; ` +
       `${method.kind} with ${params.reduce((p, t) => p + t.data.length, 0).toLocaleString('en-US')} trainable parameters\n`,
   );
-  const res = await trainLoop(params, objective, { ...loopOptions(o, command === 'pretrain' ? 'pretrain' : `sft ${method.kind}`, fingerprintOf(o, hash)), onUpdate: () => adapter.changed?.() });
+  const res = await trainLoop(params, objective, loopOptions(o, command === 'pretrain' ? 'pretrain' : `sft ${method.kind}`, fingerprintOf(o, hash), adapter));
   if (res.interrupted) {
     process.stderr.write(`${command}: stopped after step ${res.steps} (checkpoint saved; continue with --resume)\n`);
     return;
