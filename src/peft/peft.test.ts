@@ -452,6 +452,11 @@ test('lora_bias: y += s * (B A x + b); merged into the base bias where the layer
   const config = methods.find(([n]) => n === 'lora (lora_bias)')![1];
   const a = await createAdapter(config, base, 13);
   assert.ok(a.params.some((p) => p.name === 'lora.model.layers.0.self_attn.q_proj.bias' && p.data.every((v) => v === 0)), 'the bias starts at zero');
+  // its graphs have a bias input, so they must not share a compiled graph with a plain LoRA's
+  const plain = await createAdapter({ ...config, loraBias: false } as MethodConfig, base, 13);
+  assert.notEqual(a.id, plain.id);
+  // one model's graph cache serving both (a shared graph would lack or demand the bias input)
+  assert.equal(maxDiff((await lm.logits([1, 2], a))[1]!, (await lm.logits([1, 2], plain))[1]!) > 0, false, 'both start as the identity');
   perturb(a);
   const seq = [1, 9, 4, 17];
   const merged = mergeLora(base, a);
