@@ -83,9 +83,11 @@ export function attention(q: Value, k: Value | Value[], v: Value | Value[], bias
   const sizes = ks.map((kb) => kb.shape[2]!);
   const S = sizes.reduce((x, y) => x + y, 0);
   const qg = op.reshape(q, [B, Hkv, G * T, Dh]); // heads h = j*G + g share kv head j
-  const blocks = ks.map((kb) => op.matmul(qg, op.transposeLast2(kb))); // [B, Hkv, G*T, S_i]
-  const scores = op.mul(op.concat(blocks, 3), scale); // [B, Hkv, G*T, S]
-  const biased = op.add(op.reshape(scores, [B, Hkv, G, T, S]), op.reshape(bias, [B, 1, 1, T, S]));
+  // the scale on each block's product, where ORT folds it into the MatMul (FusedMatMul alpha)
+  const blocks = ks.map((kb) => op.mul(op.matmul(qg, op.transposeLast2(kb)), scale)); // [B, Hkv, G*T, S_i]
+  const scores = op.concat(blocks, 3); // [B, Hkv, G*T, S]
+  // one query row per head (decode) or one head per group: the mask broadcasts as it is
+  const biased = T === 1 || G === 1 ? op.add(scores, bias) : op.add(op.reshape(scores, [B, Hkv, G, T, S]), op.reshape(bias, [B, 1, 1, T, S]));
   const p = op.reshape(op.softmax(biased), [B, Hkv, G * T, S]);
   let at = 0;
   const outs = vs.map((vb, i) => {

@@ -300,7 +300,17 @@ export const TransposeOp: OpDef<{ perm: readonly number[] }> = {
     return [needs[0] ? transpose(gy, inv) : null];
   },
 };
-export const transpose = (x: Value, perm: readonly number[]): Value => x.graph.apply(TransposeOp, [x], { perm: [...perm] });
+/**
+ * Transpose. A permutation that keeps the order of every axis longer than 1 moves no data and is
+ * built as a reshape (e.g. [B, 1, H, Dh] -> [B, H, 1, Dh] in decode): one Transpose node fewer
+ * per use, and reshapes of reshapes merge.
+ */
+export function transpose(x: Value, perm: readonly number[]): Value {
+  const valid = perm.length === x.rank && [...perm].sort((a, b) => a - b).every((p, i) => p === i);
+  const moved = perm.filter((p) => x.shape[p] !== 1);
+  if (valid && moved.every((p, i) => i === 0 || moved[i - 1]! < p)) return reshape(x, perm.map((p) => x.shape[p]!));
+  return x.graph.apply(TransposeOp, [x], { perm: [...perm] });
+}
 export function transposeLast2(x: Value): Value {
   const perm = x.shape.map((_, i) => i);
   perm[x.rank - 1] = x.rank - 2;
