@@ -16,7 +16,7 @@ import { randomArray } from './baseline.js';
 import { median } from './timing.js';
 
 const M = Number(process.argv[2] ?? 1);
-const threads = availableParallelism();
+const threads = Number(process.env.THREADS ?? availableParallelism());
 type Variant = 'gemm-tB' | 'matmul' | 'matmul-T';
 const variants: Variant[] = ['gemm-tB', 'matmul', 'matmul-T'];
 const shapes: [number, number, number][] = [

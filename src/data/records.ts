@@ -17,7 +17,7 @@
  * (LLaMA-Factory's convention). `weight` (OpenAI) is 0 or 1 and only on assistant messages.
  */
 import { z } from 'zod';
-import type { ChatMessage } from '../model/chat.js';
+import { type ChatMessage, toolCallSchema as toolCall, toolSpecSchema as toolSpec } from '../model/chat.js';
 import { describeIssue } from './issues.js';
 
 export const SFT_FORMATS = ['openai-chat', 'prompt-completion', 'alpaca', 'sharegpt', 'corpus'] as const;
@@ -68,32 +68,6 @@ const openaiContent = z.preprocess((c, ctx) => {
   });
   return text;
 }, z.string());
-
-/** An assistant's function call, as OpenAI writes it (arguments a JSON string) or as HF templates take it (an object). */
-const toolCall = z.object({
-  id: z.string().optional(),
-  type: z.literal('function').default('function'),
-  function: z.object({
-    name: z.string().min(1),
-    // parsed here, once: HF chat templates take a call's arguments as an object
-    arguments: z
-      .union([z.string(), z.record(z.string(), z.unknown())])
-      .default({})
-      .transform((a, ctx): Record<string, unknown> => {
-        if (typeof a !== 'string') return a;
-        try {
-          const v: unknown = JSON.parse(a);
-          if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
-          return v as Record<string, unknown>;
-        } catch (e) {
-          ctx.addIssue({ code: 'custom', message: `is not a JSON object (${(e as Error).message}); write the call's arguments as a JSON object string` });
-          return z.NEVER;
-        }
-      }),
-  }),
-});
-/** A tool the conversation may call (OpenAI's record-level "tools"), handed to the chat template. */
-const toolSpec = z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }).passthrough() }).passthrough();
 
 const openaiMessage = z.object({
   // "developer" is OpenAI's newer name for the system message; "tool" carries a call's result

@@ -17,6 +17,32 @@ export interface ChatMessage {
 /** Schema for messages arriving from outside (files, HTTP): role and content are strings. */
 export const chatMessageSchema = z.object({ role: z.string().min(1), content: z.string() }).passthrough();
 
+/** An assistant's function call, as OpenAI writes it (arguments a JSON string) or as HF templates take it (an object). */
+export const toolCallSchema = z.object({
+  id: z.string().optional(),
+  type: z.literal('function').default('function'),
+  function: z.object({
+    name: z.string().min(1),
+    // parsed here, once: HF chat templates take a call's arguments as an object
+    arguments: z
+      .union([z.string(), z.record(z.string(), z.unknown())])
+      .default({})
+      .transform((a, ctx): Record<string, unknown> => {
+        if (typeof a !== 'string') return a;
+        try {
+          const v: unknown = JSON.parse(a);
+          if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+          return v as Record<string, unknown>;
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', message: `is not a JSON object (${(e as Error).message}); write the call's arguments as a JSON object string` });
+          return z.NEVER;
+        }
+      }),
+  }),
+});
+/** A tool the conversation may call (OpenAI's record-level "tools"), handed to the chat template. */
+export const toolSpecSchema = z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }).passthrough() }).passthrough();
+
 /**
  * Plum's default chat template, used when a tokenizer has no `chat_template`
  * (base models such as llama2.c's stories260K). Plain text, so any vocabulary can encode it:

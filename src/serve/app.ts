@@ -17,8 +17,9 @@ import { type LoadedModel, loadGenerationDefaults } from '../model/load.js';
 import type { PeftAdapter } from '../peft/types.js';
 import { PlumError } from '../util/errors.js';
 import { ApiError, fromZod, unknownModel } from './errors.js';
-import { type Shape, type Usage, chatShape, chunk, completion, modelObject, newEnvelope, textShape } from './openai.js';
-import { type PromptSpec, chatPrompt, completionBudget, completionPrompts } from './prompts.js';
+import { type Shape, type Usage, chatShape, chunk, completion, modelObject, newEnvelope, textShape, toolCallChoice, toolCallDelta, toolCallEnd } from './openai.js';
+import { type PromptSpec, chatPrompt, completionBudget, completionPrompts, usesTools } from './prompts.js';
+import { ToolCallStream, parseToolCalls } from './tools.js';
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest } from './schemas.js';
 import { type GenerationResult, Scheduler } from './scheduler.js';
 
@@ -66,6 +67,8 @@ interface Limits {
   param: string;
   requested: number | null;
   fallback: number | null;
+  /** Read replies for tool calls (a chat request with tools: tools.ts). */
+  toolCalls?: boolean;
 }
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
@@ -128,7 +131,8 @@ export function createApp(opts: ServeOptions): Serving {
     const body = parse(chatRequest, await readJson(c));
     const s = served(body.model);
     const requested = body.max_completion_tokens ?? body.max_tokens ?? null;
-    return respond(c, chatShape, s, [chatPrompt(m.tokenizer, body)], body, { param: 'messages', requested, fallback: null });
+    const prompt = chatPrompt(m.tokenizer, body);
+    return respond(c, chatShape, s, [prompt], body, { param: 'messages', requested, fallback: null, toolCalls: usesTools(m.tokenizer, body) });
   });
   app.post('/v1/completions', async (c) => {
     const body = parse(completionRequest, await readJson(c));
@@ -181,7 +185,11 @@ export function createApp(opts: ServeOptions): Serving {
         const job = start(() => {}, () => {});
         onDisconnect(job.cancel);
         const res = await job.done;
-        return c.json(completion(shape, env, res.map((r, i) => shape.full(i, r.text, r.finishReason)), usageOf(res)));
+        const choice = (r: GenerationResult, i: number): Record<string, unknown> => {
+          const reply = limits.toolCalls ? parseToolCalls(r.text) : null;
+          return reply?.calls.length ? toolCallChoice(i, reply, r.finishReason) : shape.full(i, r.text, r.finishReason);
+        };
+        return c.json(completion(shape, env, res.map(choice), usageOf(res)));
       })();
     }
     const withUsage = body.stream_options?.include_usage === true;
@@ -196,7 +204,21 @@ export function createApp(opts: ServeOptions): Serving {
         const first = shape.start(i);
         if (first) emit(first);
       }
-      const job = start((i, d) => emit(shape.delta(i, d)), (i, r) => emit(shape.end(i, r.finishReason)));
+      // with tools, text that may be a call is held back until the reply ends (tools.ts)
+      const calls = limits.toolCalls ? Array.from({ length: prompts.length * n }, () => new ToolCallStream()) : null;
+      const onText = (i: number, d: string): void => {
+        const text = calls ? calls[i]!.push(d) : d;
+        if (text) emit(shape.delta(i, text));
+      };
+      const onEnd = (i: number, r: GenerationResult): void => {
+        const held = calls?.[i]!.finish();
+        if (held?.text) emit(shape.delta(i, held.text));
+        if (held?.calls.length) {
+          emit(toolCallDelta(i, held.calls));
+          emit(toolCallEnd(i, r.finishReason));
+        } else emit(shape.end(i, r.finishReason));
+      };
+      const job = start(onText, onEnd);
       stream.onAbort(job.cancel);
       onDisconnect(job.cancel);
       try {

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { FinishReason } from './scheduler.js';
+import type { ParsedReply, ToolCall } from './tools.js';
 
 export interface Usage {
   prompt_tokens: number;
@@ -11,7 +12,7 @@ export interface Usage {
   total_tokens: number;
 }
 
-type OpenAIFinish = 'stop' | 'length';
+type OpenAIFinish = 'stop' | 'length' | 'tool_calls';
 const finishOf = (r: FinishReason): OpenAIFinish => (r === 'length' ? 'length' : 'stop');
 
 /** How one endpoint shapes its choices; the envelopes are shared. */
@@ -40,6 +41,32 @@ export const chatShape: Shape = {
     finish_reason: finishOf(reason),
   }),
 };
+
+/** A chat choice whose reply made tool calls (`parseToolCalls`); cut off by length stays 'length'. */
+export function toolCallChoice(index: number, reply: ParsedReply, reason: FinishReason): Record<string, unknown> {
+  return {
+    index,
+    message: { role: 'assistant', content: reply.content, refusal: null, tool_calls: reply.calls },
+    logprobs: null,
+    finish_reason: reason === 'length' ? 'length' : 'tool_calls',
+  };
+}
+
+/** The streamed calls of a choice, whole, in one delta (each with its index, as OpenAI streams them). */
+export const toolCallDelta = (index: number, calls: ToolCall[]): Record<string, unknown> => ({
+  index,
+  delta: { tool_calls: calls.map((c, k) => ({ index: k, ...c })) },
+  logprobs: null,
+  finish_reason: null,
+});
+
+/** The last chunk of a streamed choice that made tool calls. */
+export const toolCallEnd = (index: number, reason: FinishReason): Record<string, unknown> => ({
+  index,
+  delta: {},
+  logprobs: null,
+  finish_reason: reason === 'length' ? 'length' : 'tool_calls',
+});
 
 export const textShape: Shape = {
   idPrefix: 'cmpl',

@@ -22,9 +22,9 @@ function encodeRendered(tok: PlumTokenizer, text: string): number[] {
   return ids;
 }
 
-function render(tok: PlumTokenizer, messages: ChatMessage[], addGenerationPrompt: boolean): string {
+function render(tok: PlumTokenizer, messages: ChatMessage[], addGenerationPrompt: boolean, extra?: Record<string, unknown>): string {
   try {
-    return tok.applyChatTemplate(messages, { addGenerationPrompt });
+    return tok.applyChatTemplate(messages, { addGenerationPrompt, ...(extra ? { extra } : {}) });
   } catch (e) {
     if (e instanceof PlumError) throw new ApiError(400, e.message, 'messages');
     throw e;
@@ -42,19 +42,43 @@ const commonPrefix = (a: number[], b: number[]): number => {
  * `developer` messages are system messages (most templates know only system).
  */
 export function chatPrompt(tok: PlumTokenizer, req: ChatRequest): PromptSpec {
-  const messages: ChatMessage[] = req.messages.map((m) => ({ ...m, role: m.role === 'developer' ? 'system' : m.role, content: m.content }));
-  const ids = encodeRendered(tok, render(tok, messages, true));
+  const messages: ChatMessage[] = req.messages.map(({ tool_calls, ...m }) => ({
+    ...m,
+    role: m.role === 'developer' ? 'system' : m.role,
+    content: m.content,
+    ...(tool_calls?.length ? { tool_calls } : {}), // null or [] = no calls (templates test `is defined`)
+  }));
+  const tools = usesTools(tok, req) ? { tools: req.tools } : undefined;
+  const ids = encodeRendered(tok, render(tok, messages, true, tools));
   const system = messages.findIndex((m) => m.role !== 'system');
   let cacheUpTo = ids.length - 1;
   if (system > 0) {
     // Cache the rendered system part: it is what different conversations share.
     try {
-      cacheUpTo = Math.min(cacheUpTo, commonPrefix(ids, encodeRendered(tok, render(tok, messages.slice(0, system), false))));
+      cacheUpTo = Math.min(cacheUpTo, commonPrefix(ids, encodeRendered(tok, render(tok, messages.slice(0, system), false, tools))));
     } catch {
       // A template that cannot render a system-only conversation: cache the whole prompt.
     }
   }
   return { ids, cacheUpTo };
+}
+
+/**
+ * Whether the request's tools go to the template and replies are read for calls: tools given
+ * and tool_choice "auto" (the default) — "none" leaves them out, as vLLM does. "required" and a
+ * named function need constrained decoding, which Plum does not do: a 400 rather than a call
+ * that is not guaranteed. A template that never mentions `tools` could not show them to the model.
+ */
+export function usesTools(tok: PlumTokenizer, req: ChatRequest): boolean {
+  if (!req.tools?.length || req.tool_choice === 'none') return false;
+  if (req.tool_choice != null && req.tool_choice !== 'auto') {
+    const what = req.tool_choice === 'required' ? '"required"' : `a named function (${req.tool_choice.function.name})`;
+    throw new ApiError(400, `tool_choice ${what} is not supported: Plum does not constrain decoding to a call; use "auto" (the model may still answer in text) or "none"`, 'tool_choice');
+  }
+  if (!tok.chatTemplate?.includes('tools')) {
+    throw new ApiError(400, "tools were given but this model's chat template does not render tools (it never mentions them); leave tools out or serve a model whose template supports function calling", 'tools');
+  }
+  return true;
 }
 
 /** One prompt per entry of `prompt` (a string, strings, token ids, or lists of token ids). */

@@ -4,6 +4,7 @@
  * OpenAI's documented ranges.
  */
 import { z } from 'zod';
+import { toolCallSchema, toolSpecSchema } from '../model/chat.js';
 
 const textPart = z.object({ type: z.literal('text'), text: z.string() });
 
@@ -16,6 +17,9 @@ export const chatMessage = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool']),
   content,
   name: z.string().optional(),
+  // an assistant's calls (arguments parsed to objects, as HF chat templates take them) and a tool's result
+  tool_calls: z.array(toolCallSchema).nullish(),
+  tool_call_id: z.string().optional(),
 });
 
 const stop = z
@@ -47,6 +51,11 @@ export const chatRequest = z.looseObject({
   ...common,
   messages: z.array(chatMessage).min(1, 'messages must hold at least one message'),
   max_completion_tokens: z.number().int().min(1).nullish(),
+  tools: z.array(toolSpecSchema).nullish(),
+  tool_choice: z
+    .union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: z.string().min(1) }) })])
+    .nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
 });
 export type ChatRequest = z.infer<typeof chatRequest>;
 
