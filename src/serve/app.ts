@@ -18,7 +18,7 @@ import type { PeftAdapter } from '../peft/types.js';
 import { PlumError } from '../util/errors.js';
 import { ApiError, fromZod, unknownModel } from './errors.js';
 import { type Shape, type Usage, chatShape, chunk, completion, modelObject, newEnvelope, textShape, toolCallChoice, toolCallDelta, toolCallEnd } from './openai.js';
-import { type PromptSpec, chatPrompt, completionBudget, completionPrompts, usesTools } from './prompts.js';
+import { type PromptSpec, chatPrompt, completionBudget, completionPrompts } from './prompts.js';
 import { ToolCallStream, parseToolCalls } from './tools.js';
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest } from './schemas.js';
 import { type GenerationResult, Scheduler } from './scheduler.js';
@@ -132,7 +132,7 @@ export function createApp(opts: ServeOptions): Serving {
     const s = served(body.model);
     const requested = body.max_completion_tokens ?? body.max_tokens ?? null;
     const prompt = chatPrompt(m.tokenizer, body);
-    return respond(c, chatShape, s, [prompt], body, { param: 'messages', requested, fallback: null, toolCalls: usesTools(m.tokenizer, body) });
+    return respond(c, chatShape, s, [prompt], body, { param: 'messages', requested, fallback: null, toolCalls: prompt.toolCalls });
   });
   app.post('/v1/completions', async (c) => {
     const body = parse(completionRequest, await readJson(c));

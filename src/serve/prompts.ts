@@ -38,10 +38,11 @@ const commonPrefix = (a: number[], b: number[]): number => {
 };
 
 /**
- * The chat's prompt, rendered with the model's chat template and a generation prompt.
+ * The chat's prompt, rendered with the model's chat template and a generation prompt, and
+ * whether its replies are read for tool calls (`usesTools`).
  * `developer` messages are system messages (most templates know only system).
  */
-export function chatPrompt(tok: PlumTokenizer, req: ChatRequest): PromptSpec {
+export function chatPrompt(tok: PlumTokenizer, req: ChatRequest): PromptSpec & { toolCalls: boolean } {
   const messages: ChatMessage[] = req.messages.map(({ tool_calls, ...m }) => ({
     ...m,
     role: m.role === 'developer' ? 'system' : m.role,
@@ -60,7 +61,7 @@ export function chatPrompt(tok: PlumTokenizer, req: ChatRequest): PromptSpec {
       // A template that cannot render a system-only conversation: cache the whole prompt.
     }
   }
-  return { ids, cacheUpTo };
+  return { ids, cacheUpTo, toolCalls: tools !== undefined };
 }
 
 /**
