@@ -17,7 +17,7 @@ import type { Gemm } from './flops.js';
 import { median } from './timing.js';
 
 /** A plain ORT session over float32 inputs; run() returns its duration in seconds. */
-class PlainSession {
+export class PlainSession {
   private constructor(
     private readonly session: ort.InferenceSession,
     private readonly inputs: Value[],

@@ -5,42 +5,29 @@
  * median of 15 rounds (`node --import tsx bench/gemv-fused.ts [M]`).
  */
 import { availableParallelism } from 'node:os';
-import * as ort from 'onnxruntime-node';
 import { Graph, type Value } from '../src/graph/ir.js';
-import { emitOnnx } from '../src/graph/onnx.js';
 import * as op from '../src/graph/ops.js';
-import { randomArray } from './baseline.js';
+import { PlainSession, randomArray } from './baseline.js';
 import { median } from './timing.js';
 
 const M = Number(process.argv[2] ?? 1);
 const L = 30;
 const C = 576;
 
-async function session(parts: number[]) {
+async function session(parts: number[]): Promise<() => Promise<number>> {
   const g = new Graph();
   const x = g.input('x', [M, C]);
   const outs: Value[] = [];
-  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', randomArray(M * C), [M, C]) };
+  const feeds: Record<string, Float32Array> = { x: randomArray(M * C) };
   for (let l = 0; l < L; l++) {
     parts.forEach((N, i) => {
       const name = `w${l}_${i}`;
-      const y = op.gemm(x, g.input(name, [N, C]), false, true);
-      feeds[name] = new ort.Tensor('float32', randomArray(N * C, l * 7 + i + 2), [N, C]);
-      outs.push(op.slice(op.slice(y, 0, 0, 1), 1, 0, 1));
+      outs.push(op.slice(op.slice(op.gemm(x, g.input(name, [N, C]), false, true), 0, 0, 1), 1, 0, 1));
+      feeds[name] = randomArray(N * C, l * 7 + i + 2);
     });
   }
-  const s = await ort.InferenceSession.create(emitOnnx({ y: op.concat(outs, 1) }).bytes, {
-    intraOpNumThreads: availableParallelism(),
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    extra: { session: { intra_op: { allow_spinning: '0' } } }, // sessions alternate (bench/baseline.ts)
-  });
-  return async () => {
-    const t0 = performance.now();
-    await s.run(feeds);
-    return (performance.now() - t0) / 1e3;
-  };
+  const s = await PlainSession.create({ y: op.concat(outs, 1) }, availableParallelism());
+  return () => s.run(feeds);
 }
 
 console.log(`M=${M}, ${L} layers, ${availableParallelism()} threads: ms per run (median of 15 alternating rounds)`);

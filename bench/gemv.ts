@@ -8,11 +8,9 @@
  * `node --import tsx bench/gemv.ts [M]`: GB/s of weights read per variant and shape, alternating.
  */
 import { availableParallelism } from 'node:os';
-import * as ort from 'onnxruntime-node';
 import { Graph, type Value } from '../src/graph/ir.js';
-import { emitOnnx } from '../src/graph/onnx.js';
 import * as op from '../src/graph/ops.js';
-import { randomArray } from './baseline.js';
+import { PlainSession, randomArray } from './baseline.js';
 import { median } from './timing.js';
 
 const M = Number(process.argv[2] ?? 1);
@@ -27,31 +25,20 @@ const shapes: [number, number, number][] = [
   [576, 49152, 2],
 ];
 
-async function session(v: Variant, K: number, N: number, L: number) {
+async function session(v: Variant, K: number, N: number, L: number): Promise<() => Promise<number>> {
   const g = new Graph();
   const x = g.input('x', [M, K]);
   const outs: Value[] = [];
+  const feeds: Record<string, Float32Array> = { x: randomArray(M * K) };
   for (let i = 0; i < L; i++) {
     const w = g.input(`w${i}`, v === 'matmul' ? [K, N] : [N, K]);
     const y =
       v === 'gemm-tB' ? op.gemm(x, w, false, true) : v === 'matmul' ? op.matmul(x, w) : op.transpose(op.matmul(w, op.transpose(x, [1, 0])), [1, 0]);
     outs.push(op.slice(op.slice(y, 0, 0, 1), 1, 0, 1));
+    feeds[`w${i}`] = randomArray(K * N, i + 2);
   }
-  const model = emitOnnx({ y: op.concat(outs, 1) });
-  const s = await ort.InferenceSession.create(model.bytes, {
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    extra: { session: { intra_op: { allow_spinning: '0' } } }, // sessions alternate (bench/baseline.ts)
-  });
-  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', randomArray(M * K), [M, K]) };
-  for (let i = 0; i < L; i++) feeds[`w${i}`] = new ort.Tensor('float32', randomArray(K * N, i + 2), v === 'matmul' ? [K, N] : [N, K]);
-  return async () => {
-    const t0 = performance.now();
-    await s.run(feeds);
-    return (performance.now() - t0) / 1e3;
-  };
+  const s = await PlainSession.create({ y: op.concat(outs, 1) }, threads);
+  return () => s.run(feeds);
 }
 
 console.log(`M=${M}, ${threads} threads; GB/s of weights read (median of 15 alternating rounds)`);

@@ -13,7 +13,8 @@ export interface Usage {
 }
 
 type OpenAIFinish = 'stop' | 'length' | 'tool_calls';
-const finishOf = (r: FinishReason): OpenAIFinish => (r === 'length' ? 'length' : 'stop');
+/** A reply cut off by length stays 'length', even when it holds calls. */
+const finishOf = (r: FinishReason, madeCalls = false): OpenAIFinish => (r === 'length' ? 'length' : madeCalls ? 'tool_calls' : 'stop');
 
 /** How one endpoint shapes its choices; the envelopes are shared. */
 export interface Shape {
@@ -42,13 +43,13 @@ export const chatShape: Shape = {
   }),
 };
 
-/** A chat choice whose reply made tool calls (`parseToolCalls`); cut off by length stays 'length'. */
+/** A chat choice whose reply made tool calls (`parseToolCalls`). */
 export function toolCallChoice(index: number, reply: ParsedReply, reason: FinishReason): Record<string, unknown> {
   return {
     index,
     message: { role: 'assistant', content: reply.content, refusal: null, tool_calls: reply.calls },
     logprobs: null,
-    finish_reason: reason === 'length' ? 'length' : 'tool_calls',
+    finish_reason: finishOf(reason, true),
   };
 }
 
@@ -61,12 +62,7 @@ export const toolCallDelta = (index: number, calls: ToolCall[]): Record<string, 
 });
 
 /** The last chunk of a streamed choice that made tool calls. */
-export const toolCallEnd = (index: number, reason: FinishReason): Record<string, unknown> => ({
-  index,
-  delta: {},
-  logprobs: null,
-  finish_reason: reason === 'length' ? 'length' : 'tool_calls',
-});
+export const toolCallEnd = (index: number, reason: FinishReason): Record<string, unknown> => ({ ...chatShape.end(index, reason), finish_reason: finishOf(reason, true) });
 
 export const textShape: Shape = {
   idPrefix: 'cmpl',

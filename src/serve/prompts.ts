@@ -70,7 +70,7 @@ export function chatPrompt(tok: PlumTokenizer, req: ChatRequest): PromptSpec & {
  * named function need constrained decoding, which Plum does not do: a 400 rather than a call
  * that is not guaranteed. A template that never mentions `tools` could not show them to the model.
  */
-export function usesTools(tok: PlumTokenizer, req: ChatRequest): boolean {
+function usesTools(tok: PlumTokenizer, req: ChatRequest): boolean {
   if (!req.tools?.length || req.tool_choice === 'none') return false;
   if (req.tool_choice != null && req.tool_choice !== 'auto') {
     const what = req.tool_choice === 'required' ? '"required"' : `a named function (${req.tool_choice.function.name})`;
