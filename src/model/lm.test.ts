@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OrtBackend } from '../runtime/ort.js';
-import { CausalLM } from './lm.js';
+import { CausalLM, cacheCapacity } from './lm.js';
 import { referenceLogits, randomWeights, tinyConfig } from './testing.js';
 import { generate } from './generate.js';
 
@@ -93,6 +93,15 @@ test('a released cache is reused: stale slots are masked, results identical to a
   assert.ok(maxAbsDiff(logits[0]!, (await lm.logits([1, 3, 4]))[2]!) < 1e-5);
   const step = await lm.decode(cache, [6]);
   assert.ok(maxAbsDiff(step[0]!, (await lm.logits([1, 3, 4, 6]))[3]!) < 1e-5);
+});
+
+test('cache capacities: multiples of an eighth of the enclosing power of two, at most a quarter empty', () => {
+  const cases: [number, number][] = [[0, 64], [1, 64], [64, 64], [65, 128], [200, 256], [257, 320], [513, 640], [641, 768], [1024, 1024], [1025, 1280], [4097, 5120]];
+  for (const [n, cap] of cases) assert.equal(cacheCapacity(n), cap, `cacheCapacity(${n})`);
+  for (let n = 256; n <= 5000; n += 37) {
+    const c = cacheCapacity(n);
+    assert.ok(c >= n && (c - n) / c <= 0.25, `cacheCapacity(${n}) = ${c}`);
+  }
 });
 
 test('the cache grows past its capacity without changing results', async () => {

@@ -18,6 +18,17 @@ export function bucket(n: number, min = 8): number {
   return b;
 }
 
+/**
+ * KV-cache capacity for `n` slots: a multiple of an eighth of the power of two at or above n
+ * (at least 64). Decode's attention reads the whole capacity, so the slack is kept to at most a
+ * quarter of it (513 slots -> 640, where a power of two would be 1024; BENCHMARKS.md finding 34),
+ * and there are at most four cache sizes, so four compiled decode graphs, per octave.
+ */
+export function cacheCapacity(n: number): number {
+  const step = Math.max(64, bucket(n, 64) / 8);
+  return Math.ceil(Math.max(n, 1) / step) * step;
+}
+
 export interface KVCache {
   capacity: number;
   /** Per layer [B, Hkv, capacity, Dh]. */
@@ -131,7 +142,7 @@ export class CausalLM {
     const masks = biasFeeds(rows, N + T, Pn + N + T, this.cfg);
     const out = await run.run(this.feeds(run, adapter, { ids, cos, sin, ...masks, last_idx: lastIdx }));
     const longest = Math.max(...prompts.map((p) => p.length)) + N;
-    const cache = this.emptyCache(B, bucket(longest + Math.max(1, maxNewTokens), 64), adapter);
+    const cache = this.emptyCache(B, cacheCapacity(longest + Math.max(1, maxNewTokens)), adapter);
     this.writePresent(cache, out, N + T, prompts.map((p) => N + p.length), prompts.map(() => 0));
     return { cache, logits: this.splitRows(out.logits as Float32Array, B) };
   }
@@ -152,7 +163,7 @@ export class CausalLM {
     if (tokens.some((t) => t.length === 0)) throw new Error('extend: every row needs at least one token');
     const T = Math.max(...tokens.map((t) => t.length)) === 1 ? 1 : bucket(Math.max(...tokens.map((t) => t.length)));
     const need = Math.max(...cache.len.map((l, b) => l + tokens[b]!.length));
-    if (need > cache.capacity) this.grow(cache, bucket(need, cache.capacity * 2));
+    if (need > cache.capacity) this.grow(cache, cacheCapacity(need));
     const adapter = cache.adapter;
     const Pn = adapter?.prefixLength ?? 0;
     const cap = cache.capacity;

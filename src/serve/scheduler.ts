@@ -9,7 +9,7 @@
  * followed by a yield to the event loop, so HTTP keeps being served while generating.
  */
 import type { ModelAdapter } from '../model/adapter.js';
-import { type CausalLM, type KVCache, bucket } from '../model/lm.js';
+import { type CausalLM, type KVCache, cacheCapacity } from '../model/lm.js';
 import { type SamplingOptions, sampleToken, seededRandom } from '../model/sampling.js';
 import type { PlumTokenizer } from '../model/tokenizer.js';
 import { CompletionText } from './completion-text.js';
@@ -224,7 +224,7 @@ export class Scheduler {
     const free = g.slots.filter((r) => r === null).length;
     if (!g.cache || free < rows.length || g.cache.capacity < need) {
       const B = Math.min(pow2(kept.length + rows.length), this.maxSlots);
-      const fresh = lm.emptyCache(B, Math.max(bucket(need, 64), g.cache?.capacity ?? 0), g.adapter);
+      const fresh = lm.emptyCache(B, Math.max(cacheCapacity(need), g.cache?.capacity ?? 0), g.adapter);
       kept.forEach((r, i) => copyRow(lm.cfg, g.cache!, g.slots.indexOf(r), fresh, i));
       g.slots = [...kept, ...new Array<Row | null>(B - kept.length).fill(null)];
       g.cache = fresh;
