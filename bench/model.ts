@@ -169,6 +169,7 @@ export async function benchDecode(ctx: Ctx, context: number, runs: number): Prom
     extra: {
       firstCallMs: compile * 1e3,
       weightBytes: bytes,
+      headCopy: ctx.lm.opts.headCopy ? 1 : 0,
       kvBytesRead: kvCacheBytes(ctx.cfg, cache.capacity),
       copyGBps: copy / 1e9,
       readGBps: read / 1e9,

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- [matmul] [memory] [prefill] [decode] [train] [--model DIR] [--threads N]
- *   [--runs N] [--markdown]`
+ *   [--runs N] [--markdown] [--no-head-copy]`
  *
  * Speed of Plum on a SmolLM2-135M-shaped model against baselines measured in the same run with
  * the same thread count: plain ONNX Runtime MatMul GFLOPS, and memory bandwidth for decode.
@@ -26,6 +26,7 @@ const { values, positionals } = parseArgs({
     threads: { type: 'string' },
     runs: { type: 'string' },
     markdown: { type: 'boolean' },
+    'no-head-copy': { type: 'boolean' },
   },
 });
 const unknown = positionals.filter((p) => !(ALL as readonly string[]).includes(p));
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   if (['prefill', 'decode', 'train'].some((n) => selected.has(n as BenchName))) {
     dir = benchModelDir(values.model);
     let model!: ReturnType<typeof loadModel>;
-    loadS = await seconds(() => (model = loadModel(dir, backend)));
+    loadS = await seconds(() => (model = loadModel(dir, backend, { headCopy: !values['no-head-copy'] }))); // as plum generate / serve
     const ctx = { ...base, cfg: model.cfg, weights: model.lm.weights, lm: model.lm };
     if (selected.has('prefill')) rows.push(await benchPrefill(ctx, 512, runs(5)));
     if (selected.has('decode')) rows.push(await benchDecode(ctx, 512, runs(8)));

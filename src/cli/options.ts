@@ -24,3 +24,6 @@ export const idList = z
   .string()
   .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, 'must be comma-separated token ids, e.g. 1,2,3')
   .transform((s) => s.split(',').map((x) => Number(x.trim())));
+
+/** `--no-head-copy` of the commands that decode (generate, serve, bench latency): see LmOptions.headCopy. */
+export const NO_HEAD_COPY_HELP = 'do not keep a transposed copy of the output layer for one-row decoding (saves vocab x hidden x 4 bytes; decoding is ~5% slower)';

@@ -27,7 +27,15 @@ export interface ForwardSpec {
   output: 'logprobs' | 'last-logits' | 'all-logits';
   /** Also output the new keys/values (for the cache). */
   present: boolean;
+  /**
+   * B = 1, T = 1 last-logits only: the head is fed transposed, [C, V], as HEAD_COPY_INPUT, and
+   * multiplied without a transpose (ORT's fastest one-row product; BENCHMARKS.md finding 34).
+   */
+  headCopy?: boolean;
 }
+
+/** The graph input that carries the transposed output layer [C, V] (ForwardSpec.headCopy). */
+export const HEAD_COPY_INPUT = 'lm_head.weight.transposed';
 
 export interface BuiltForward {
   graph: Graph;
@@ -77,7 +85,12 @@ export function buildForward(cfg: ModelConfig, spec: ForwardSpec, adapter?: Mode
   } else if (spec.output === 'last-logits') {
     const idx = g.input('last_idx', [B, 1, 1], 'int64'); // index into T'
     const h = op.gatherElements(hidden, op.expand(idx, [B, 1, cfg.hiddenSize]), 1); // [B, 1, C]
-    outputs.logits = op.reshape(lmHead(w, h), [B, cfg.vocabSize]);
+    if (spec.headCopy) {
+      if (B !== 1 || T !== 1) throw new Error(`forward: a transposed head is for one row and one position, not ${B}x${T}`);
+      outputs.logits = op.matmul(op.reshape(h, [1, cfg.hiddenSize]), g.input(HEAD_COPY_INPUT, [cfg.hiddenSize, cfg.vocabSize])); // [1, V]
+    } else {
+      outputs.logits = op.reshape(lmHead(w, h), [B, cfg.vocabSize]);
+    }
   } else {
     outputs.logits = lmHead(w, op.slice(hidden, 1, N, Tp)); // [B, T, V]
   }

@@ -80,6 +80,25 @@ test('prefill + decode equal the full pass with per-layer sliding windows and Ya
   }
 });
 
+for (const tied of [false, true]) {
+  test(`one-row decode with the transposed head copy equals the full pass, and follows a changed head (${tied ? 'tied' : 'untied'})`, async () => {
+    const cfg = tinyConfig({ tie_word_embeddings: tied });
+    const w = randomWeights(cfg, 6);
+    const lm = new CausalLM(cfg, w, backend, { headCopy: true });
+    const ids = [1, 9, 4, 22, 17, 5];
+    const { cache } = await lm.prefill([ids.slice(0, 4)], null, 4);
+    let step = await lm.decode(cache, [ids[4]!]);
+    assert.ok(maxAbsDiff(step[0]!, (await lm.logits(ids.slice(0, 5)))[4]!) < 1e-5);
+    assert.ok(lm.graphs.keys().some((k) => k.includes(':htrue:')), 'the decode graph uses the head copy');
+    // in place, as a trainer's optimizer step does: the next step must see the new head
+    const head = w.get(tied ? 'model.embed_tokens.weight' : 'lm_head.weight')!;
+    for (let i = 0; i < head.length; i++) head[i] = head[i]! * 0.5 + 0.01 * Math.sin(i);
+    const again = (await lm.prefill([ids.slice(0, 5)], null, 4)).cache;
+    step = await lm.decode(again, [ids[5]!]);
+    assert.ok(maxAbsDiff(step[0]!, (await lm.logits(ids))[5]!) < 1e-5);
+  });
+}
+
 test('a released cache is reused: stale slots are masked, results identical to a fresh cache', async () => {
   const cfg = tinyConfig();
   const lm = new CausalLM(cfg, randomWeights(cfg, 6), backend);

@@ -7,7 +7,7 @@ import type { Backend } from '../runtime/backend.js';
 import { ortBackend } from '../runtime/ort.js';
 import { fail } from '../util/errors.js';
 import { type ModelConfig, loadConfig } from './config.js';
-import { CausalLM } from './lm.js';
+import { CausalLM, type LmOptions } from './lm.js';
 import { type PlumTokenizer, loadTokenizer } from './tokenizer.js';
 import type { ChatMessage } from './chat.js';
 import { loadWeights } from './weights.js';
@@ -21,13 +21,13 @@ export interface LoadedModel {
   eosIds: number[];
 }
 
-export function loadModel(dir: string, backend: Backend = ortBackend()): LoadedModel {
+export function loadModel(dir: string, backend: Backend = ortBackend(), opts: LmOptions = {}): LoadedModel {
   if (!existsSync(dir)) fail(`${dir}: model folder not found`);
   const cfg = loadConfig(dir);
   const tokenizer = loadTokenizer(dir);
   const weights = loadWeights(dir, cfg);
   const eosIds = [...new Set([...tokenizer.eosIds, ...cfg.eosTokenIds])];
-  return { dir, cfg, lm: new CausalLM(cfg, weights, backend), tokenizer, eosIds };
+  return { dir, cfg, lm: new CausalLM(cfg, weights, backend, opts), tokenizer, eosIds };
 }
 
 /** generation_config.json values Plum uses as defaults (absent file = {}). */

@@ -55,6 +55,10 @@ export class GraphCache {
   get size(): number {
     return this.cache.size;
   }
+  /** The cached keys, least recently used first. */
+  keys(): string[] {
+    return [...this.cache.keys()];
+  }
   /** Releases every cached graph and empties the cache (e.g. to write their ORT profiles). */
   async releaseAll(): Promise<void> {
     const all = [...this.cache.values()];

@@ -7,7 +7,7 @@ import { type LatencyRow, measureLatency } from '../../eval/latency.js';
 import { writeJsonAtomic, writeFileAtomic } from '../../util/atomic.js';
 import { fail } from '../../util/errors.js';
 import { writeLineChartPng } from '../../util/plot.js';
-import { int, parseOptions } from '../options.js';
+import { NO_HEAD_COPY_HELP, int, parseOptions } from '../options.js';
 
 const schema = z.object({
   model: z.string().min(1),
@@ -17,6 +17,7 @@ const schema = z.object({
   decodeTokens: int.pipe(z.number().int().min(1)).default(64),
   repeats: int.pipe(z.number().int().min(1)).default(3),
   out: z.string().default('bench-results/latency'),
+  headCopy: z.boolean().default(true),
 });
 
 export function latencyTable(rows: LatencyRow[]): string {
@@ -37,9 +38,10 @@ export function register(program: Command): void {
     .option('--decode-tokens <n>', 'tokens generated per measurement (default 64)')
     .option('--repeats <n>', 'measurements per setup; the median is reported (default 3)')
     .option('--out <dir>', 'where to write latency.json, latency.md and the PNG charts (default bench-results/latency)')
+    .option('--no-head-copy', NO_HEAD_COPY_HELP)
     .action(async (raw) => {
       const o = parseOptions(schema, raw, 'bench latency');
-      const m = loadModel(o.model);
+      const m = loadModel(o.model, undefined, { headCopy: o.headCopy });
       const longest = Math.max(...o.systemPromptTokens) + o.userTokens + o.decodeTokens + 1;
       if (longest > m.cfg.maxPositionEmbeddings) fail(`bench latency: --system-prompt-tokens up to ${Math.max(...o.systemPromptTokens)} exceeds the model's context (${m.cfg.maxPositionEmbeddings} tokens)`);
       process.stderr.write(`bench latency: ${o.model}, user prompt ${o.userTokens} tokens, ${o.decodeTokens} generated tokens, median of ${o.repeats}\n`);

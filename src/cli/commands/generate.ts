@@ -4,7 +4,7 @@ import { loadGenerationDefaults, encodePrompt, loadModel } from '../../model/loa
 import { generate } from '../../model/generate.js';
 import { decodeContinuation } from '../../model/tokenizer.js';
 import { loadAdapterForModel } from '../adapters.js';
-import { int, num, parseOptions } from '../options.js';
+import { NO_HEAD_COPY_HELP, int, num, parseOptions } from '../options.js';
 
 const schema = z.object({
   model: z.string().min(1),
@@ -20,6 +20,7 @@ const schema = z.object({
   chat: z.boolean().default(false),
   system: z.string().optional(),
   adapter: z.string().optional(),
+  headCopy: z.boolean().default(true),
 });
 
 export function register(program: Command): void {
@@ -39,9 +40,10 @@ export function register(program: Command): void {
     .option('--chat', 'apply the model chat template')
     .option('--system <text>', 'system message (with --chat)')
     .option('--adapter <dir>', 'PEFT adapter folder to apply')
+    .option('--no-head-copy', NO_HEAD_COPY_HELP)
     .action(async (raw) => {
       const o = parseOptions(schema, raw, 'generate');
-      const m = loadModel(o.model);
+      const m = loadModel(o.model, undefined, { headCopy: o.headCopy });
       const adapter = o.adapter ? loadAdapterForModel(o.adapter, m) : null;
       const defaults = loadGenerationDefaults(o.model);
       const ids = encodePrompt(m.tokenizer, o.prompt, o.chat ? { system: o.system } : undefined);

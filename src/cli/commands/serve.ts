@@ -10,7 +10,7 @@ import { createApp } from '../../serve/app.js';
 import { listen } from '../../serve/server.js';
 import { fail } from '../../util/errors.js';
 import { loadAdapterForModel } from '../adapters.js';
-import { int, parseOptions } from '../options.js';
+import { NO_HEAD_COPY_HELP, int, parseOptions } from '../options.js';
 
 const adapterSpec = z
   .string()
@@ -29,6 +29,7 @@ const schema = z.object({
   apiKey: z.string().min(1).optional(),
   maxBatch: int.pipe(z.number().int().min(1).max(256)).default(8),
   prefixCacheTokens: int.pipe(z.number().int().min(0)).default(8192),
+  headCopy: z.boolean().default(true),
 });
 
 export function register(program: Command): void {
@@ -43,9 +44,10 @@ export function register(program: Command): void {
     .option('--api-key <key>', 'require "Authorization: Bearer <key>" on /v1/*')
     .option('--max-batch <n>', 'rows decoded together per model', '8')
     .option('--prefix-cache-tokens <n>', 'prefix KV cache budget in token positions (0 = off)', '8192')
+    .option('--no-head-copy', NO_HEAD_COPY_HELP)
     .action(async (raw) => {
       const o = parseOptions(schema, raw, 'serve');
-      const model = loadModel(o.model);
+      const model = loadModel(o.model, undefined, { headCopy: o.headCopy });
       const adapters: Record<string, PeftAdapter> = {};
       for (const { name, dir } of o.adapter) {
         if (name in adapters) fail(`serve: --adapter: the name "${name}" is given twice; give each adapter its own name`);
