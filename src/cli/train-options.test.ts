@@ -25,3 +25,11 @@ test('bad pattern flags name the flag and the part', () => {
   bad({ alphaPattern: 'v_proj=x' }, /--alpha-pattern: "v_proj=x" is not name=number/);
   assert.throws(() => resolveTrainOptions({ model: 'm', out: 'o', method: 'soft-prompt', rankPattern: 'q_proj=2' }, 'plum train sft'), /--rank-pattern does not apply to --method soft-prompt \(it is an option of lora\)/);
 });
+
+test('modules_to_save from flags: a list, with ensure_weight_tying; not for other methods', () => {
+  const c = lora({ modulesToSave: 'lm_head, embed_tokens', ensureWeightTying: true }) as { modulesToSave?: string[]; ensureWeightTying?: boolean };
+  assert.deepEqual(c.modulesToSave, ['lm_head', 'embed_tokens']);
+  assert.equal(c.ensureWeightTying, true);
+  assert.equal((lora({}) as { modulesToSave?: string[] }).modulesToSave, undefined);
+  assert.throws(() => resolveTrainOptions({ model: 'm', out: 'o', method: 'prefix', modulesToSave: 'lm_head' }, 'plum train sft'), /--modules-to-save does not apply to --method prefix \(it is an option of lora\)/);
+});

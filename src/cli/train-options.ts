@@ -65,6 +65,8 @@ export const TrainOptionsSchema = z
     rslora: coerceBool.optional(),
     useDora: coerceBool.optional(),
     loraBias: coerceBool.optional(),
+    modulesToSave: list.optional(),
+    ensureWeightTying: coerceBool.optional(),
     rankPattern: pattern.optional(),
     alphaPattern: pattern.optional(),
     layers: coerceInt.optional(),
@@ -106,7 +108,7 @@ export type TrainOptions = z.infer<typeof TrainOptionsSchema>;
 const methodOptions: Record<(typeof METHODS)[number], string[]> = {
   'soft-prompt': ['virtualTokens', 'init', 'initText'],
   prefix: ['virtualTokens', 'init', 'initText'],
-  lora: ['r', 'alpha', 'dropout', 'targetModules', 'excludeModules', 'layersToTransform', 'rslora', 'useDora', 'loraBias', 'rankPattern', 'alphaPattern', 'merge'],
+  lora: ['r', 'alpha', 'dropout', 'targetModules', 'excludeModules', 'layersToTransform', 'rslora', 'useDora', 'loraBias', 'modulesToSave', 'ensureWeightTying', 'rankPattern', 'alphaPattern', 'merge'],
   'last-layers': ['layers'],
   full: [],
 };
@@ -155,7 +157,7 @@ export function methodConfigOf(o: TrainOptions, command: string): MethodConfig {
   const raw: Record<string, unknown> = { kind: o.method };
   if (o.method === 'soft-prompt' || o.method === 'prefix') Object.assign(raw, { virtualTokens: o.virtualTokens, init: o.init, initText: o.initText });
   if (o.method === 'lora') {
-    Object.assign(raw, { r: o.r, alpha: o.alpha, dropout: o.dropout, targetModules: o.targetModules, excludeModules: o.excludeModules, layers: o.layersToTransform, rslora: o.rslora, dora: o.useDora, loraBias: o.loraBias, rankPattern: o.rankPattern, alphaPattern: o.alphaPattern });
+    Object.assign(raw, { r: o.r, alpha: o.alpha, dropout: o.dropout, targetModules: o.targetModules, excludeModules: o.excludeModules, layers: o.layersToTransform, rslora: o.rslora, dora: o.useDora, loraBias: o.loraBias, modulesToSave: o.modulesToSave, ensureWeightTying: o.ensureWeightTying, rankPattern: o.rankPattern, alphaPattern: o.alphaPattern });
   }
   if (o.method === 'last-layers') Object.assign(raw, { layers: o.layers });
   for (const k of Object.keys(raw)) if (raw[k] === undefined) delete raw[k];

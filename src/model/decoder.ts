@@ -15,6 +15,7 @@ import { mixedWindows } from './masks.js';
 /** Model weights as graph inputs named by their HF names, created on first use. */
 export class WeightInputs {
   private readonly made = new Map<string, Value>();
+  private readonly replaced = new Map<string, Value>();
   readonly shapes: Map<string, number[]>;
   constructor(
     readonly graph: Graph,
@@ -22,7 +23,25 @@ export class WeightInputs {
   ) {
     this.shapes = expectedTensorShapes(cfg);
   }
+  /** The weight `name` as the graph uses it: an adapter's replacement (see `replace`), else the base weight. */
   get(name: string): Value {
+    return this.replaced.get(name) ?? this.base(name);
+  }
+  /**
+   * From now on `get(name)` is `v`, an adapter's own copy of a base weight (PEFT modules_to_save).
+   * `lm_head.weight` may be replaced in a tied model: the head is then untied from the embedding.
+   */
+  replace(name: string, v: Value): void {
+    const shape = name === 'lm_head.weight' ? [this.cfg.vocabSize, this.cfg.hiddenSize] : this.shapes.get(name);
+    if (!shape) throw new Error(`decoder: no weight named ${name} to replace`);
+    if (v.shape.join() !== shape.join()) throw new Error(`decoder: ${name} is [${shape.join(', ')}]; its replacement is [${v.shape.join(', ')}]`);
+    this.replaced.set(name, v);
+  }
+  isReplaced(name: string): boolean {
+    return this.replaced.has(name);
+  }
+  /** The base model's weight `name`, whatever an adapter replaced. */
+  base(name: string): Value {
     let v = this.made.get(name);
     if (!v) {
       const shape = this.shapes.get(name);
@@ -102,9 +121,14 @@ export function embed(w: WeightInputs, ids: Value): Value {
   return op.gather(w.get('model.embed_tokens.weight'), ids); // [B, T, C]
 }
 
+/**
+ * The output layer. A tied model's head is the base embedding unless an adapter replaces the head
+ * itself: an adapter's own embedding alone leaves the head as it was, as PEFT's modules_to_save
+ * does without ensure_weight_tying.
+ */
 export function lmHead(w: WeightInputs, hidden: Value): Value {
-  const head = w.cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-  return linear(hidden, w.get(head)); // [..., V]
+  const head = w.isReplaced('lm_head.weight') || !w.cfg.tieWordEmbeddings ? w.get('lm_head.weight') : w.base('model.embed_tokens.weight');
+  return linear(hidden, head); // [..., V]
 }
 
 /** The mask of layer l: the sliding one where the model mixes sliding and full layers. */

@@ -30,6 +30,7 @@ export interface ForwardSpec {
   /**
    * B = 1, T = 1 last-logits only: the head is fed transposed, [C, V], as HEAD_COPY_INPUT, and
    * multiplied without a transpose (ORT's fastest one-row product; BENCHMARKS.md finding 34).
+   * Ignored when the adapter has its own head.
    */
   headCopy?: boolean;
 }
@@ -85,7 +86,7 @@ export function buildForward(cfg: ModelConfig, spec: ForwardSpec, adapter?: Mode
   } else if (spec.output === 'last-logits') {
     const idx = g.input('last_idx', [B, 1, 1], 'int64'); // index into T'
     const h = op.gatherElements(hidden, op.expand(idx, [B, 1, cfg.hiddenSize]), 1); // [B, 1, C]
-    if (spec.headCopy) {
+    if (spec.headCopy && !w.isReplaced('lm_head.weight')) {
       if (B !== 1 || T !== 1) throw new Error(`forward: a transposed head is for one row and one position, not ${B}x${T}`);
       outputs.logits = op.matmul(op.reshape(h, [1, cfg.hiddenSize]), g.input(HEAD_COPY_INPUT, [cfg.hiddenSize, cfg.vocabSize])); // [1, V]
     } else {

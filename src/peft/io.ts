@@ -10,7 +10,7 @@ import { type NamedTensor, readSafetensors, writeSafetensors } from '../model/sa
 import { saveModelFolder } from '../model/weights.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { PlumError, fail } from '../util/errors.js';
-import { isAllLinear, loraModules, loraParamName, loraParts } from './lora.js';
+import { isAllLinear, loraModules, loraParamName, loraParts, savedTensors } from './lora.js';
 import { prefixFromPeft, prefixToPeft } from './prefix.js';
 import { restoreAdapter } from './registry.js';
 import { SOFT_PROMPT_PARAM } from './soft-prompt.js';
@@ -45,6 +45,7 @@ const PeftConfigSchema = z
     lora_bias: z.boolean().nullish(),
     layers_pattern: z.union([z.array(z.string()), z.string()]).nullish(),
     modules_to_save: z.array(z.string()).nullish(),
+    ensure_weight_tying: z.boolean().nullish(),
   })
   .passthrough();
 
@@ -88,7 +89,9 @@ export function peftConfigJson(a: PeftAdapter, base: BaseModel, baseModelPath: s
       bias: 'none',
       fan_in_fan_out: false,
       init_lora_weights: true,
-      modules_to_save: null,
+      modules_to_save: c.modulesToSave ?? null,
+      // written only when set: PEFT releases before the field would refuse an unknown key
+      ...(c.ensureWeightTying ? { ensure_weight_tying: true } : {}),
       use_dora: c.dora === true,
       lora_bias: c.loraBias === true,
       rank_pattern: c.rankPattern ?? {},
@@ -108,6 +111,12 @@ function peftTensors(a: PeftAdapter, base: BaseModel): Map<string, NamedTensor> 
     out.set('prompt_embeddings', { dtype: 'F32', shape: [c.virtualTokens, width], data: prefixToPeft(base, a.params, c.virtualTokens) });
   } else if (c.kind === 'lora') {
     for (const p of a.params) {
+      const saved = /^save\.(.+)$/.exec(p.name);
+      if (saved) {
+        // PEFT saves a modules_to_save copy under the module's own name (get_peft_model_state_dict)
+        out.set(`${LORA_PREFIX}${saved[1]}`, { dtype: 'F32', shape: p.shape, data: p.data });
+        continue;
+      }
       const m = /^lora\.(.+)\.(A|B|M|bias)$/.exec(p.name)!;
       // PEFT keeps DoRA's magnitude under its pre-0.12 name, without ".weight" (get_peft_model_state_dict)
       const key =
@@ -190,7 +199,6 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
     if (pc.fan_in_fan_out) fail(`${cfgFile}: fan_in_fan_out=true is not supported for Llama-family models`);
     const lp = pc.layers_pattern == null ? [] : Array.isArray(pc.layers_pattern) ? pc.layers_pattern : [pc.layers_pattern];
     if (lp.some((x) => x !== 'layers')) fail(`${cfgFile}: layers_pattern ${JSON.stringify(pc.layers_pattern)} does not name this model's layers (Llama-family layers are model.layers.N: use "layers" or null)`);
-    if (pc.modules_to_save?.length) fail(`${cfgFile}: modules_to_save (${pc.modules_to_save.join(', ')}) is not supported: Plum's LoRA adapters hold only LoRA factors`);
     const layers = pc.layers_to_transform == null ? undefined : Array.isArray(pc.layers_to_transform) ? pc.layers_to_transform : [pc.layers_to_transform];
     config = {
       kind: 'lora',
@@ -205,8 +213,26 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
       ...(pc.exclude_modules != null ? { excludeModules: pc.exclude_modules } : {}),
       ...(Object.keys(pc.rank_pattern ?? {}).length ? { rankPattern: pc.rank_pattern! } : {}),
       ...(Object.keys(pc.alpha_pattern ?? {}).length ? { alphaPattern: pc.alpha_pattern! } : {}),
+      ...(pc.modules_to_save?.length ? { modulesToSave: pc.modules_to_save } : {}),
+      ...(pc.ensure_weight_tying ? { ensureWeightTying: true } : {}),
     };
+    const saved = (() => {
+      try {
+        return savedTensors(base.cfg, config);
+      } catch (e) {
+        if (e instanceof PlumError) fail(`${cfgFile}: ${e.message}`);
+        throw e;
+      }
+    })();
+    // a saved module's tensor by PEFT's key; a shared tied copy may come under the head's name
+    const savedKey = new Map<string, string>();
+    for (const t of saved) for (const r of t.replaces) savedKey.set(`${LORA_PREFIX}${r}`, t.param);
     for (const [name, t] of tensors) {
+      const own = savedKey.get(name.replace(/\.modules_to_save(?:\.[^.]+)?(?=\.(?:weight|bias)$)/, ''));
+      if (own) {
+        if (!params.has(own) || name.includes('embed_tokens')) params.set(own, t.data);
+        continue;
+      }
       // DoRA's magnitude: PEFT writes lora_magnitude_vector; other tools add ".weight" (both load)
       const mag = /^(?:base_model\.model\.)?(.+)\.lora_magnitude_vector(?:\.weight)?$/.exec(name);
       if (mag) {
@@ -221,11 +247,12 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
         continue;
       }
       const m = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$/.exec(name);
-      if (!m) fail(`${wFile}: unexpected tensor "${name}" in a LoRA adapter`);
+      if (!m) fail(`${wFile}: unexpected tensor "${name}" in a LoRA adapter${/\.(weight|bias)$/.test(name) ? ` (a whole module's tensor: is its module missing from ${ADAPTER_CONFIG}'s modules_to_save?)` : ''}`);
       params.set(loraParamName(m[1]!, m[2] as 'A' | 'B'), t.data);
     }
     const lc = config;
     const expected = new Set(loraModules(base.cfg, lc).flatMap((mod) => loraParts(lc, mod).map(([which]) => loraParamName(mod.name, which))));
+    for (const t of saved) expected.add(t.param);
     for (const k of params.keys()) if (!expected.has(k)) fail(`${wFile}: tensor for ${k.replace(/^lora\./, '')} does not match a targeted module of this model`);
   }
   try {

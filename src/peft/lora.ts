@@ -70,6 +70,49 @@ export function loraModules(cfg: ModelConfig, config: LoraConfig): LoraModule[] 
   return mods;
 }
 
+/**
+ * A whole tensor an adapter trains in place of the base one (PEFT modules_to_save): graph/param
+ * name `save.<tensor>`, the base tensors it replaces (two when a tied model's embedding and head
+ * share it), and the base tensor it starts as.
+ */
+export interface SavedTensor {
+  param: string;
+  shape: number[];
+  replaces: string[];
+  init: string;
+}
+
+const EMBED = 'model.embed_tokens.weight';
+const HEAD = 'lm_head.weight';
+export const savedParamName = (tensor: string): string => `save.${tensor}`;
+
+/** The tensors of the config's modules_to_save, in the model's tensor order (checked against the LoRA targets). */
+export function savedTensors(cfg: ModelConfig, config: LoraConfig): SavedTensor[] {
+  const wanted = config.modulesToSave ?? [];
+  if (wanted.length === 0) return [];
+  const shapes = new Map(expectedTensorShapes(cfg));
+  if (cfg.tieWordEmbeddings) shapes.set(HEAD, [cfg.vocabSize, cfg.hiddenSize]); // a tied head can get its own copy
+  const moduleOf = (tensor: string): string => tensor.slice(0, tensor.lastIndexOf('.'));
+  const picked = new Set<string>();
+  for (const x of wanted) {
+    const hits = [...shapes.keys()].filter((t) => matches([x], moduleOf(t)));
+    if (hits.length === 0) fail(`lora: modules_to_save "${x}" matches no module of this model (e.g. lm_head, embed_tokens, model.norm, or a layer module such as model.layers.0.mlp.down_proj)`);
+    for (const t of hits) {
+      if (isTarget(config, moduleOf(t))) fail(`lora: ${moduleOf(t)} is both a LoRA target and in modules_to_save; take it out of one of them`);
+      picked.add(t);
+    }
+  }
+  const tie = cfg.tieWordEmbeddings && config.ensureWeightTying === true && (picked.has(EMBED) || picked.has(HEAD));
+  const out: SavedTensor[] = [];
+  for (const [t, shape] of shapes) {
+    if (!picked.has(t) && !(tie && (t === EMBED || t === HEAD))) continue;
+    if (tie && t === HEAD) continue; // shares the embedding's copy
+    const replaces = tie && t === EMBED ? [EMBED, HEAD] : [t];
+    out.push({ param: savedParamName(t), shape: [...shape], replaces, init: t === HEAD && cfg.tieWordEmbeddings ? EMBED : t });
+  }
+  return out;
+}
+
 const doraGainName = (module: string): string => `lora.${module}.G`;
 
 /**
@@ -145,10 +188,11 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
   const byName = new Map(params.map((p) => [p.name, p]));
   const mods = loraModules(base.cfg, config);
   const targets = new Map(mods.map((m) => [m.name, m]));
+  const saved = savedTensors(base.cfg, config);
   let gains: Record<string, Float32Array> | null = null; // DoRA's inference inputs, until `changed`
   return {
     // Graph structure depends on ranks, scales, targets, parts and dropout, not on the values: adapters alike share graphs.
-    id: `lora:d${config.dropout}:${config.doraNormGradient ? 'exact:' : ''}${fnv1a(mods.map((m) => `${m.name}:${m.r}:${m.scale}:${loraParts(config, m).map(([p]) => p).join('')}`).join(','))}`,
+    id: `lora:d${config.dropout}:${config.doraNormGradient ? 'exact:' : ''}${fnv1a([...mods.map((m) => `${m.name}:${m.r}:${m.scale}:${loraParts(config, m).map(([p]) => p).join('')}`), ...saved.map((t) => `${t.param}>${t.replaces.join('+')}`)].join(','))}`,
     config,
     virtualTokens: 0,
     prefixLength: 0,
@@ -161,6 +205,12 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
         const p = byName.get(n)!;
         return g.input(p.name, p.shape);
       };
+      // whole-tensor copies: made now, so that training graphs differentiate them even where the
+      // head is built after the decoder
+      for (const t of saved) {
+        const v = input(t.param);
+        for (const r of t.replaces) w.replace(r, v);
+      }
       return {
         // DoRA rescales x W^T itself, so the decoder hands it over before bias and residual
         ...(config.dora ? { rescales: (name: string) => targets.has(name) } : {}),
@@ -226,6 +276,7 @@ export const lora: Method<LoraConfig> = {
         params.push({ name: loraParamName(m.name, which), shape, data });
       }
     }
+    for (const t of savedTensors(base.cfg, config)) params.push({ name: t.param, shape: t.shape, data: Float32Array.from(base.weights.get(t.init)!) });
     return adapter(config, base, params);
   },
   restore(config, base, tensors) {
@@ -240,15 +291,29 @@ export const lora: Method<LoraConfig> = {
         params.push({ name, shape: [...shape], data });
       }
     }
+    for (const t of savedTensors(base.cfg, config)) {
+      const data = tensors.get(t.param);
+      if (!data) fail(`lora: adapter has no tensor for ${t.replaces.join(' / ')} (modules_to_save)`);
+      if (data.length !== t.shape.reduce((p, d) => p * d, 1)) fail(`lora: the modules_to_save tensor for ${t.replaces[0]} must have shape [${t.shape.join(', ')}]`);
+      params.push({ name: t.param, shape: [...t.shape], data });
+    }
     return adapter(config, base, params);
   },
 };
 
-/** W + scale * B A for every targeted module: a plain model with the adapter folded in. */
+/**
+ * W + scale * B A for every targeted module, and the adapter's modules_to_save copies in place of
+ * theirs: a plain model with the adapter folded in. When a tied model's embedding and head come
+ * apart (one of them saved without ensureWeightTying), both are in the result: save it with
+ * `mergedConfig`, which unties them.
+ */
 export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32Array> {
   if (a.config.kind !== 'lora') throw new Error('mergeLora: not a LoRA adapter');
   const byName = new Map(a.params.map((p) => [p.name, p]));
   const out = new Map(base.weights);
+  const saved = savedTensors(base.cfg, a.config);
+  if (base.cfg.tieWordEmbeddings && saved.some((t) => t.replaces.length === 1 && (t.replaces[0] === EMBED || t.replaces[0] === HEAD))) out.set(HEAD, Float32Array.from(base.weights.get(EMBED)!));
+  for (const t of saved) for (const r of t.replaces) if (r !== HEAD || !base.cfg.tieWordEmbeddings || t.replaces.length === 1) out.set(r, Float32Array.from(byName.get(t.param)!.data));
   for (const m of loraModules(base.cfg, a.config)) {
     const A = byName.get(loraParamName(m.name, 'A'))!.data;
     const B = byName.get(loraParamName(m.name, 'B'))!.data;
@@ -282,4 +347,9 @@ export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32A
     }
   }
   return out;
+}
+
+/** config.json of a merged model: untied when the merge gave a tied model its own head. */
+export function mergedConfig(rawConfig: Record<string, unknown>, cfg: ModelConfig, merged: Map<string, Float32Array>): Record<string, unknown> {
+  return cfg.tieWordEmbeddings && merged.has(HEAD) ? { ...rawConfig, tie_word_embeddings: false } : rawConfig;
 }

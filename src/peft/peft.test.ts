@@ -2,9 +2,9 @@
  * One table-driven suite for every PEFT method: gradients vs finite differences, identity at
  * init (LoRA), merge == unmerged, save/load round trip in PEFT's format, text initialisation.
  */
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OrtBackend } from '../runtime/ort.js';
@@ -12,7 +12,8 @@ import type { HostArray } from '../runtime/backend.js';
 import { CausalLM } from '../model/lm.js';
 import { randomWeights, tinyConfig } from '../model/testing.js';
 import type { PlumTokenizer } from '../model/tokenizer.js';
-import { readSafetensors } from '../model/safetensors.js';
+import { type NamedTensor, readSafetensors, writeSafetensors } from '../model/safetensors.js';
+import { parseConfig } from '../model/config.js';
 import { checkLossGrads } from '../graph/testing.js';
 import { buildSftStep } from '../train/graph.js';
 import { gradNorm } from '../train/optimizer.js';
@@ -21,7 +22,7 @@ import { prepareBatch } from '../train/feeds.js';
 import { makeBatches } from '../data/batches.js';
 import { createAdapter } from './registry.js';
 import { loadAdapter, saveAdapter } from './io.js';
-import { mergeLora } from './lora.js';
+import { mergeLora, mergedConfig } from './lora.js';
 import type { BaseModel, MethodConfig, PeftAdapter } from './types.js';
 
 const backend = new OrtBackend({ threads: 1 });
@@ -64,6 +65,7 @@ const methods: Array<[string, MethodConfig]> = [
   // the norm as a constant: tested separately below)
   ['dora', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], rslora: false, dora: true, doraNormGradient: true }],
   ['dora (dropout, rslora)', { kind: 'lora', r: 2, alpha: 4, dropout: 0.25, targetModules: ['q_proj', 'o_proj', 'gate_proj'], rslora: true, dora: true, doraNormGradient: true }],
+  ['lora (modules_to_save: lm_head, model.norm)', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'], rslora: false, modulesToSave: ['lm_head', 'model.norm'] }],
   ['last-layers', { kind: 'last-layers', layers: 1, includeHead: true }],
   ['full', { kind: 'full' }],
 ];
@@ -360,9 +362,7 @@ test('PEFT rank_pattern / alpha_pattern / exclude_modules: per-module ranks and 
   const saved = JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8'));
   assert.deepEqual([saved.rank_pattern, saved.alpha_pattern, saved.exclude_modules], [{ v_proj: 2 }, { 'model.layers.1.self_attn.q_proj': 16 }, ['model.layers.0.self_attn.q_proj']]);
   assert.ok(maxDiff((await lm.logits(seq, loadAdapter(out, base)))[3]!, l1[3]!) < 1e-6);
-  // modules_to_save and foreign layers_pattern are refused by name
-  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj'], modules_to_save: ['lm_head'] }));
-  assert.throws(() => loadAdapter(dir, base), /adapter_config\.json: modules_to_save \(lm_head\) is not supported/);
+  // a foreign layers_pattern is refused by name
   writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, target_modules: ['q_proj'], layers_pattern: 'h' }));
   assert.throws(() => loadAdapter(dir, base), /layers_pattern "h" does not name this model's layers/);
 });
@@ -476,4 +476,90 @@ test('lora_bias: y += s * (B A x + b); merged into the base bias where the layer
   perturb(o);
   assert.throws(() => mergeLora(base, o), /lora_bias cannot be merged into model\.layers\.0\.self_attn\.o_proj, which has no bias in this architecture/);
   await assert.rejects(createAdapter({ ...config, dora: true } as MethodConfig, base, 1), /lora_bias together with DoRA is not supported/);
+});
+
+describe('modules_to_save (PEFT): whole copies of modules beside the LoRA factors', () => {
+  const tiedCfg = tinyConfig({ tie_word_embeddings: true });
+  const untiedCfg = tinyConfig({ tie_word_embeddings: false });
+  const seq = [1, 7, 3, 22, 9, 14];
+  const lora = (extra: Partial<MethodConfig & { kind: 'lora' }>): MethodConfig => ({ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['v_proj'], rslora: false, ...extra });
+  const tiedBase = (): BaseModel => ({ cfg: tiedCfg, weights: randomWeights(tiedCfg, 31) });
+  /** The adapter's own tensors, by the base tensor they replace. */
+  const own = (a: PeftAdapter, name: string): Float32Array => a.params.find((p) => p.name === `save.${name}`)!.data;
+
+  // Each case: what the adapter's copies replace in a tied model, as an untied (or tied) model's weights.
+  const cases: Array<[string, Partial<MethodConfig & { kind: 'lora' }>, (a: PeftAdapter, w: Map<string, Float32Array>) => { cfg: typeof tiedCfg; weights: Map<string, Float32Array> }]> = [
+    ['lm_head of a tied model: the head is untied, the embedding stays', { modulesToSave: ['lm_head'] }, (a, w) => ({ cfg: untiedCfg, weights: new Map([...w, ['lm_head.weight', own(a, 'lm_head.weight')]]) })],
+    ['embed_tokens of a tied model: the head stays the base embedding', { modulesToSave: ['embed_tokens'] }, (a, w) => ({ cfg: untiedCfg, weights: new Map([...w, ['lm_head.weight', w.get('model.embed_tokens.weight')!], ['model.embed_tokens.weight', own(a, 'model.embed_tokens.weight')]]) })],
+    ['ensure_weight_tying: one shared copy for both', { modulesToSave: ['embed_tokens', 'lm_head'], ensureWeightTying: true }, (a, w) => ({ cfg: tiedCfg, weights: new Map([...w, ['model.embed_tokens.weight', own(a, 'model.embed_tokens.weight')]]) })],
+  ];
+  for (const [name, extra, reference] of cases) {
+    test(name, async () => {
+      const base = tiedBase();
+      const a = await createAdapter(lora(extra), base, 3);
+      assert.equal(a.params.filter((p) => p.name.startsWith('save.')).length, 1);
+      perturb(a);
+      const ref = reference(a, base.weights);
+      const want = await new CausalLM(ref.cfg, ref.weights, backend).logits(seq, null);
+      // the reference has no LoRA factors: fold them in (v_proj only) by merging into the reference weights
+      const mergedFactors = mergeLora({ cfg: base.cfg, weights: base.weights }, { ...a, config: lora({}), params: a.params.filter((p) => p.name.startsWith('lora.')) });
+      for (const [k, v] of mergedFactors) if (k.includes('v_proj')) ref.weights.set(k, v);
+      const wantWithFactors = await new CausalLM(ref.cfg, ref.weights, backend).logits(seq, null);
+      const lm = new CausalLM(tiedCfg, base.weights, backend, { headCopy: true });
+      const got = await lm.logits(seq, a);
+      for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(got[t]!, wantWithFactors[t]!) < 1e-5, `position ${t}`);
+      assert.ok(maxDiff(got[5]!, want[5]!) > 1e-4, 'the LoRA factors count too');
+      // decode (one row: the head copy is for the base head only) agrees with the full pass
+      const { cache } = await lm.prefill([seq.slice(0, 5)], a, 2);
+      const step = await lm.decode(cache, [seq[5]!]);
+      assert.ok(maxDiff(step[0]!, got[5]!) < 1e-5);
+      // save -> load: PEFT's names and config, identical logits
+      const dir = mkdtempSync(join(tmpdir(), 'plum-mts-'));
+      saveAdapter(dir, a, base, '/models/tiny');
+      const json = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
+      assert.deepEqual(json.modules_to_save, extra.modulesToSave);
+      assert.equal(json.ensure_weight_tying, extra.ensureWeightTying ? true : undefined);
+      const keys = [...readSafetensors(join(dir, 'adapter_model.safetensors')).tensors.keys()].filter((k) => !k.includes('lora_'));
+      assert.deepEqual(keys, [`base_model.model.${a.params.find((p) => p.name.startsWith('save.'))!.name.slice(5)}`]);
+      const back = await new CausalLM(tiedCfg, base.weights, backend).logits(seq, loadAdapter(dir, base));
+      for (let t = 0; t < seq.length; t++) assert.equal(maxDiff(back[t]!, got[t]!), 0);
+      // merged: untied exactly when the copies untie embedding and head
+      const merged = mergeLora(base, a);
+      const mcfg = parseConfig(mergedConfig(tiedCfg.raw, tiedCfg, merged));
+      assert.equal(mcfg.tieWordEmbeddings, !!extra.ensureWeightTying);
+      const fromMerged = await new CausalLM(mcfg, merged, backend).logits(seq);
+      for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(fromMerged[t]!, got[t]!) < 1e-5);
+    });
+  }
+
+  test('a PEFT folder with modules_to_save loads (keys with or without modules_to_save.default)', async () => {
+    const base: BaseModel = { cfg: untiedCfg, weights: randomWeights(untiedCfg, 32) };
+    const a = await createAdapter(lora({ modulesToSave: ['lm_head', 'norm'] }), base, 4);
+    perturb(a);
+    const want = await new CausalLM(untiedCfg, base.weights, backend).logits(seq, a);
+    const dir = mkdtempSync(join(tmpdir(), 'plum-mts-peft-'));
+    saveAdapter(dir, a, base, '/models/tiny');
+    const t = readSafetensors(join(dir, 'adapter_model.safetensors')).tensors;
+    const head = t.get('base_model.model.lm_head.weight')!;
+    t.delete('base_model.model.lm_head.weight');
+    t.set('base_model.model.lm_head.modules_to_save.default.weight', head);
+    writeSafetensors(join(dir, 'adapter_model.safetensors'), t, { format: 'pt' });
+    const got = await new CausalLM(untiedCfg, base.weights, backend).logits(seq, loadAdapter(dir, base));
+    for (let i = 0; i < seq.length; i++) assert.equal(maxDiff(got[i]!, want[i]!), 0);
+  });
+
+  test('bad modules_to_save: an unknown module, a module also targeted, a tensor the config does not name', () => {
+    const base: BaseModel = { cfg: untiedCfg, weights: randomWeights(untiedCfg, 33) };
+    const dir = mkdtempSync(join(tmpdir(), 'plum-mts-bad-'));
+    const write = (c: Record<string, unknown>, tensors: Map<string, NamedTensor> = new Map()) => {
+      writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['v_proj'], ...c }));
+      writeSafetensors(join(dir, 'adapter_model.safetensors'), tensors, { format: 'pt' });
+    };
+    write({ modules_to_save: ['score'] });
+    assert.throws(() => loadAdapter(dir, base), /adapter_config\.json: lora: modules_to_save "score" matches no module of this model/);
+    write({ modules_to_save: ['v_proj'] });
+    assert.throws(() => loadAdapter(dir, base), /adapter_config\.json: lora: model\.layers\.0\.self_attn\.v_proj is both a LoRA target and in modules_to_save/);
+    write({ modules_to_save: null }, new Map([['base_model.model.lm_head.weight', { dtype: 'F32', shape: [40, 16], data: new Float32Array(640) }]]));
+    assert.throws(() => loadAdapter(dir, base), /unexpected tensor "base_model\.model\.lm_head\.weight" in a LoRA adapter \(a whole module's tensor: is its module missing from adapter_config\.json's modules_to_save\?\)/);
+  });
 });

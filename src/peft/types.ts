@@ -47,6 +47,14 @@ export const LoraConfigSchema = z.object({
   loraBias: z.boolean().optional(),
   /** DoRA: let the gradient flow through the row norm too (the exact gradient; PEFT and the paper treat the norm as a constant). */
   doraNormGradient: z.boolean().optional(),
+  /**
+   * PEFT modules_to_save: modules (by name or `.name` suffix, e.g. lm_head, embed_tokens,
+   * model.norm) trained as whole copies beside the LoRA factors. In a tied model lm_head and
+   * embed_tokens get copies of their own (the head is untied), unless ensureWeightTying.
+   */
+  modulesToSave: z.array(z.string().min(1)).min(1).optional(),
+  /** PEFT ensure_weight_tying: in a tied model, saved embed_tokens / lm_head are one shared copy. */
+  ensureWeightTying: z.boolean().optional(),
 });
 
 export const LastLayersConfigSchema = z.object({

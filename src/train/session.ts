@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { LoadedModel } from '../model/load.js';
 import { baseModelOf } from '../peft/base.js';
 import { saveAdapter } from '../peft/io.js';
-import { mergeLora } from '../peft/lora.js';
+import { mergeLora, mergedConfig } from '../peft/lora.js';
 import { createAdapter } from '../peft/registry.js';
 import type { MethodConfig, PeftAdapter } from '../peft/types.js';
 import { saveModelFolder } from '../model/weights.js';
@@ -47,7 +47,8 @@ export function saveResult(m: LoadedModel, adapter: PeftAdapter, out: string, op
     for (const f of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) {
       if (existsSync(join(m.dir, f))) writeJsonAtomic(join(dir, f), JSON.parse(readFileSync(join(m.dir, f), 'utf8')));
     }
-    saveModelFolder(dir, m.cfg.raw, mergeLora(base, adapter));
+    const merged = mergeLora(base, adapter);
+    saveModelFolder(dir, mergedConfig(m.cfg.raw, m.cfg, merged), merged);
   }
   writeJsonAtomic(join(out, 'summary.json'), opts.summary);
 }

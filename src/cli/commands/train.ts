@@ -35,6 +35,8 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--rslora', 'lora: scale by alpha/sqrt(r)')
     .option('--use-dora', 'lora: DoRA, a trained magnitude per output row (PEFT use_dora)')
     .option('--lora-bias', "lora: a trained bias on lora_B (PEFT lora_bias)")
+    .option('--modules-to-save <list>', 'lora: modules trained whole beside the factors, e.g. lm_head,embed_tokens (PEFT modules_to_save)')
+    .option('--ensure-weight-tying', 'lora: in a tied model, saved lm_head/embed_tokens share one copy (PEFT ensure_weight_tying)')
     .option('--merge', 'lora: also write the merged model to OUT/merged')
     .option('--layers <n>', 'last-layers: how many final layers to train (default 2)')
     .option('--epochs <n>', 'passes over the data (default 3)')
