@@ -4,6 +4,7 @@
  *
  * @example
  * plum convert llama2c --model stories260K.bin --tokenizer tok512.bin --out models/stories260K
+ * plum convert gguf --model qwen2.5-0.5b-instruct-q8_0.gguf --out models/qwen2.5-0.5b
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { fail } from '../../util/errors.js';
 import { convertLlama2c, LLAMA2C_OUTPUT_FILES } from '../../model/llama2c.js';
+import { convertGguf, GGUF_OUTPUT_FILES } from '../../model/gguf-convert.js';
 
 const llama2cOptions = z.object({
   model: z.string().min(1, 'needs a file path'),
@@ -42,6 +44,27 @@ function runLlama2c(raw: unknown): void {
   );
 }
 
+const ggufOptions = z.object({
+  model: z.string().min(1, 'needs a file path'),
+  out: z.string().min(1, 'needs a folder path'),
+  dtype: z.enum(['f32', 'f16', 'bf16']).default('f32'),
+  force: z.boolean().default(false),
+});
+
+function runGguf(raw: unknown): void {
+  const opts = parseOptions('convert gguf', ggufOptions, raw);
+  const existing = GGUF_OUTPUT_FILES.filter((f) => existsSync(join(opts.out, f)));
+  if (existing.length > 0 && !opts.force) {
+    fail(`${opts.out}: already holds a model (${existing.join(', ')}); choose another --out or pass --force to overwrite`);
+  }
+  const { arch, config: c, tensors, parameters } = convertGguf({ model: opts.model, out: opts.out, dtype: opts.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16' });
+  process.stdout.write(
+    `wrote ${opts.out}: ${GGUF_OUTPUT_FILES.join(', ')}\n` +
+      `  ${arch}: ${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads (${c.num_key_value_heads} kv), ` +
+      `vocab ${c.vocab_size}, ${c.tie_word_embeddings ? 'tied' : 'untied'} embeddings; ${tensors} tensors, ${parameters} parameters (${opts.dtype})\n`,
+  );
+}
+
 export function register(program: Command): void {
   const convert = program.command('convert').description('convert a model from another format into a Hugging Face model folder');
   convert
@@ -52,4 +75,12 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'folder to write the Hugging Face model to')
     .option('--force', 'overwrite the model files in an existing --out folder')
     .action((opts: unknown) => runLlama2c(opts));
+  convert
+    .command('gguf')
+    .description('llama.cpp GGUF (llama, qwen2, qwen3; F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1) -> config.json, model.safetensors, tokenizer.json')
+    .requiredOption('--model <file>', 'GGUF model file')
+    .requiredOption('--out <dir>', 'folder to write the Hugging Face model to')
+    .option('--dtype <t>', 'weights on disk: f32 | f16 | bf16 (quantized tensors are dequantized; default f32)', 'f32')
+    .option('--force', 'overwrite the model files in an existing --out folder')
+    .action((opts: unknown) => runGguf(opts));
 }
