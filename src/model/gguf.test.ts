@@ -125,6 +125,59 @@ test('block formats: Q8_0 quantize/dequantize within half a step; Q4_0, Q4_1, Q5
   }
 });
 
+test('k-quant blocks (Q4_K, Q5_K, Q6_K) decode as ggml does, element by element', () => {
+  let seed = 7;
+  const byte = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
+  const f16 = (b: Buffer, o: number): number => {
+    // 0.25 * 1.x for d, 0.125 * 1.x for dmin: positive normal halves
+    b.writeUInt16LE(0x3400 | (byte() & 0x3ff), o);
+    return 0;
+  };
+  const half = (b: Buffer, o: number): number => {
+    const h = b.readUInt16LE(o);
+    return 2 ** (((h >> 10) & 31) - 15) * (1 + (h & 1023) / 1024);
+  };
+  // the 6-bit scale and min of sub-block j from the 12 packed bytes, spelled per bit field
+  const scaleMin = (b: Buffer, o: number, j: number): [number, number] =>
+    j < 4 ? [b[o + j]! % 64, b[o + 4 + j]! % 64] : [(b[o + 4 + j]! % 16) + 16 * Math.floor(b[o + j - 4]! / 64), Math.floor(b[o + 4 + j]! / 16) + 16 * Math.floor(b[o + j]! / 64)];
+  for (const [type, size] of [[GGML_TYPES.Q4_K, 144], [GGML_TYPES.Q5_K, 176], [GGML_TYPES.Q6_K, 210]] as const) {
+    const blocks = 2;
+    const buf = Buffer.alloc(size * blocks);
+    for (let i = 0; i < buf.length; i++) buf[i] = byte();
+    for (let k = 0; k < blocks; k++) {
+      if (type === GGML_TYPES.Q6_K) f16(buf, k * size + 208);
+      else (f16(buf, k * size), f16(buf, k * size + 2));
+    }
+    const got = dequantize(buf, type, 256 * blocks);
+    for (let e = 0; e < 256 * blocks; e++) {
+      const o = Math.floor(e / 256) * size;
+      const i = e % 256;
+      let want: number;
+      if (type === GGML_TYPES.Q6_K) {
+        // halves of 128; within one, quarter q = i' / 32 picks the ql offset (+32 for odd q), nibble (q >= 2) and qh bit pair
+        const hh = Math.floor(i / 128);
+        const r = i % 128;
+        const q = Math.floor(r / 32);
+        const l = r % 32;
+        const lowByte = buf[o + 64 * hh + l + (q % 2) * 32]!;
+        const low = q >= 2 ? Math.floor(lowByte / 16) : lowByte % 16;
+        const high = Math.floor(buf[o + 128 + 32 * hh + l]! / 4 ** q) % 4;
+        const scale = buf.readInt8(o + 192 + 8 * hh + Math.floor(l / 16) + 2 * q);
+        want = half(buf, o + 208) * scale * (low + 16 * high - 32);
+      } else {
+        const sub = Math.floor(i / 32); // 8 sub-blocks of 32; pairs share 32 bytes of qs (low nibbles, then high)
+        const l = i % 32;
+        const qsAt = o + (type === GGML_TYPES.Q5_K ? 48 : 16) + 32 * Math.floor(sub / 2) + l;
+        let q = sub % 2 ? Math.floor(buf[qsAt]! / 16) : buf[qsAt]! % 16;
+        if (type === GGML_TYPES.Q5_K) q += 16 * (Math.floor(buf[o + 16 + l]! / 2 ** sub) % 2);
+        const [sc, m] = scaleMin(buf, o + 4, sub);
+        want = half(buf, o) * sc * q - half(buf, o + 2) * m;
+      }
+      assert.ok(Math.abs(got[e]! - want) <= 1e-6 * Math.max(1, Math.abs(want)), `type ${type}, element ${e}: ${got[e]} vs ${want}`);
+    }
+  }
+});
+
 /** llama.cpp's `permute` (convert_hf_to_gguf.py): HF rotate-half rows -> interleaved pairs. */
 function toInterleaved(w: Float32Array, heads: number, cols: number): Float32Array {
   const Dh = w.length / heads / cols;
@@ -266,8 +319,8 @@ test('bad GGUF input: one-line errors naming the file and the problem', () => {
   const info = q.tensors.get('blk.0.attn_q.weight')!;
   const patched = Buffer.from(bytes);
   const at = patched.indexOf(Buffer.from('blk.0.attn_q.weight')) + 'blk.0.attn_q.weight'.length + 4 + 8 * info.shape.length;
-  patched.writeUInt32LE(GGML_TYPES.Q4_K, at);
-  writeFileSync(join(dir, 'q4k.gguf'), patched);
-  expectFail(join(dir, 'q4k.gguf'), /q4k\.gguf: tensor blk\.0\.attn_q\.weight is Q4_K, which Plum cannot read yet \(readable: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, BF16\)/);
+  patched.writeUInt32LE(GGML_TYPES.Q3_K, at);
+  writeFileSync(join(dir, 'q3k.gguf'), patched);
+  expectFail(join(dir, 'q3k.gguf'), /q3k\.gguf: tensor blk\.0\.attn_q\.weight is Q3_K, which Plum cannot read yet \(readable: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16\)/);
   assert.equal(readGgufTensor(readGguf(join(dir, 'ok.gguf')), 'blk.0.attn_q.weight').length, info.shape[0]! * info.shape[1]!);
 });

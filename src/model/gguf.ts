@@ -1,6 +1,7 @@
 /**
  * GGUF (llama.cpp's model file, versions 2 and 3): metadata, tensor directory, tensor data as
- * float32 (F32, F16, BF16 and the block formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 dequantized), and a
+ * float32 (F32, F16, BF16 and the block formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K
+ * dequantized as ggml's dequantize_row_* do), and a
  * writer for F32 / F16 / BF16 / Q8_0 (tests and exports).
  *
  * Layout (little-endian): "GGUF", u32 version, u64 tensor count, u64 metadata count; metadata as
@@ -35,7 +36,16 @@ const BLOCKS: Partial<Record<number, { n: number; bytes: number }>> = {
   [GGML_TYPES.Q4_1]: { n: 32, bytes: 20 },
   [GGML_TYPES.Q5_0]: { n: 32, bytes: 22 },
   [GGML_TYPES.Q5_1]: { n: 32, bytes: 24 },
+  [GGML_TYPES.Q4_K]: { n: 256, bytes: 144 },
+  [GGML_TYPES.Q5_K]: { n: 256, bytes: 176 },
+  [GGML_TYPES.Q6_K]: { n: 256, bytes: 210 },
 };
+
+/** The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block's 12 packed bytes at `o` (ggml's get_scale_min_k4). */
+function scaleMinK4(buf: Buffer, o: number, j: number): [number, number] {
+  if (j < 4) return [buf[o + j]! & 63, buf[o + j + 4]! & 63];
+  return [(buf[o + j + 4]! & 15) | ((buf[o + j - 4]! >> 6) << 4), (buf[o + j + 4]! >> 4) | ((buf[o + j]! >> 6) << 4)];
+}
 export const READABLE_TYPES = Object.keys(BLOCKS).map((t) => ggmlTypeName(Number(t)));
 
 export interface GgufTensorInfo {
@@ -261,6 +271,56 @@ export function dequantize(buf: Buffer, type: number, n: number): Float32Array {
           const hi = (buf[qs + j]! >> 4) | (((qh >>> (j + 16)) & 1) << 4);
           out[b * 32 + j] = q51 ? d * lo + m : d * (lo - 16);
           out[b * 32 + j + 16] = q51 ? d * hi + m : d * (hi - 16);
+        }
+      }
+      return out;
+    }
+    case GGML_TYPES.Q4_K: // f16 d, f16 dmin, scales[12], qs[128]: 8 sub-blocks of 32, x = d sc q - dmin m
+    case GGML_TYPES.Q5_K: {
+      // Q5_K: f16 d, f16 dmin, scales[12], qh[32], qs[128]: the fifth bit of element l of pair p is bit 2p (2p+1) of qh[l]
+      const q5 = type === GGML_TYPES.Q5_K;
+      const size = q5 ? 176 : 144;
+      for (let b = 0; b < n / 256; b++) {
+        const o = b * size;
+        const d = h(o);
+        const dmin = h(o + 2);
+        const qh = o + 16;
+        let qs = o + (q5 ? 48 : 16);
+        for (let p = 0; p < 4; p++, qs += 32) {
+          const [sc1, m1] = scaleMinK4(buf, o + 4, 2 * p);
+          const [sc2, m2] = scaleMinK4(buf, o + 4, 2 * p + 1);
+          for (let l = 0; l < 32; l++) {
+            const hi1 = q5 && buf[qh + l]! & (1 << (2 * p)) ? 16 : 0;
+            const hi2 = q5 && buf[qh + l]! & (2 << (2 * p)) ? 16 : 0;
+            out[b * 256 + 64 * p + l] = d * sc1 * ((buf[qs + l]! & 15) + hi1) - dmin * m1;
+            out[b * 256 + 64 * p + 32 + l] = d * sc2 * ((buf[qs + l]! >> 4) + hi2) - dmin * m2;
+          }
+        }
+      }
+      return out;
+    }
+    case GGML_TYPES.Q6_K: {
+      // ql[128], qh[64], int8 scales[16], f16 d; two halves of 128: 6-bit q = 4 low bits from ql, 2 from qh, minus 32
+      for (let b = 0; b < n / 256; b++) {
+        const o = b * 210;
+        const d = h(o + 208);
+        for (let half = 0; half < 2; half++) {
+          const ql = o + 64 * half;
+          const qh = o + 128 + 32 * half;
+          const sc = o + 192 + 8 * half;
+          const y = b * 256 + 128 * half;
+          for (let l = 0; l < 32; l++) {
+            const is = l >> 4;
+            const hb = buf[qh + l]!;
+            const q1 = ((buf[ql + l]! & 15) | ((hb & 3) << 4)) - 32;
+            const q2 = ((buf[ql + l + 32]! & 15) | (((hb >> 2) & 3) << 4)) - 32;
+            const q3 = ((buf[ql + l]! >> 4) | (((hb >> 4) & 3) << 4)) - 32;
+            const q4 = ((buf[ql + l + 32]! >> 4) | (((hb >> 6) & 3) << 4)) - 32;
+            out[y + l] = d * buf.readInt8(sc + is) * q1;
+            out[y + l + 32] = d * buf.readInt8(sc + is + 2) * q2;
+            out[y + l + 64] = d * buf.readInt8(sc + is + 4) * q3;
+            out[y + l + 96] = d * buf.readInt8(sc + is + 6) * q4;
+          }
         }
       }
       return out;

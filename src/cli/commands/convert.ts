@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .action((opts: unknown) => runLlama2c(opts));
   convert
     .command('gguf')
-    .description('llama.cpp GGUF (llama, qwen2, qwen3; F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1) -> config.json, model.safetensors, tokenizer.json')
+    .description('llama.cpp GGUF (llama, qwen2, qwen3; F32/F16/BF16, Q8_0, Q4/Q5 and Q4_K/Q5_K/Q6_K) -> config.json, model.safetensors, tokenizer.json')
     .requiredOption('--model <file>', 'GGUF model file')
     .requiredOption('--out <dir>', 'folder to write the Hugging Face model to')
     .option('--dtype <t>', 'weights on disk: f32 | f16 | bf16 (quantized tensors are dequantized; default f32)', 'f32')
