@@ -161,7 +161,7 @@ const LLAMA3_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+
 const QWEN2_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const byteLevel = (useRegex: boolean) => ({ type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: useRegex });
 const split = (regex: string) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false });
-const PRE_TOKENIZERS: Record<string, { pre: Record<string, unknown>; ignoreMerges: boolean }> = {
+export const GGUF_PRE_TOKENIZERS: Record<string, { pre: Record<string, unknown>; ignoreMerges: boolean }> = {
   default: { pre: byteLevel(true), ignoreMerges: false },
   'gpt-2': { pre: byteLevel(true), ignoreMerges: false },
   'llama-bpe': { pre: { type: 'Sequence', pretokenizers: [split(LLAMA3_SPLIT), byteLevel(false)] }, ignoreMerges: true },
@@ -237,7 +237,7 @@ export function ggufTokenizer(g: GgufFile): GgufTokenizer {
     };
   } else if (model === 'gpt2') {
     const preName = str('tokenizer.ggml.pre') ?? 'default';
-    const pre = PRE_TOKENIZERS[preName] ?? fail(`${g.file}: tokenizer.ggml.pre "${preName}" is a pre-tokenizer Plum does not know (supported: ${Object.keys(PRE_TOKENIZERS).join(', ')})`);
+    const pre = GGUF_PRE_TOKENIZERS[preName] ?? fail(`${g.file}: tokenizer.ggml.pre "${preName}" is a pre-tokenizer Plum does not know (supported: ${Object.keys(GGUF_PRE_TOKENIZERS).join(', ')})`);
     const merges = (arr('tokenizer.ggml.merges') ?? fail(`${g.file}: metadata tokenizer.ggml.merges is missing (a BPE vocabulary needs its merges)`)) as string[];
     json = {
       version: '1.0',

@@ -12,7 +12,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fail } from '../util/errors.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeChunksAtomic } from '../util/atomic.js';
 import { decodeBf16, decodeF16, encodeBf16, encodeF16, f16BitsToF32, f32ToF16Bits } from './float16.js';
 
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
@@ -365,56 +365,75 @@ export interface GgufTensorToWrite {
   data: Float32Array;
 }
 
-/** Write a GGUF v3 file (atomically). Numbers are written as U32 (integers >= 0), I32, or F32; arrays keep their elements' kind. */
-export function writeGguf(file: string, metadata: Map<string, GgufValue>, tensors: Map<string, GgufTensorToWrite>, alignment = 32): void {
+/** GGUF's value types by name, for metadata that must have an exact type (llama.cpp checks them). */
+export type GgufType = 'U8' | 'I8' | 'U16' | 'I16' | 'U32' | 'I32' | 'F32' | 'BOOL' | 'STRING' | 'U64' | 'I64' | 'F64';
+const TYPE_CODES: Record<GgufType, number> = { U8: VT.U8, I8: VT.I8, U16: VT.U16, I16: VT.I16, U32: VT.U32, I32: VT.I32, F32: VT.F32, BOOL: VT.BOOL, STRING: VT.STRING, U64: VT.U64, I64: VT.I64, F64: VT.F64 };
+/** A metadata value with its type spelled out; for an array, `type` is its elements' type. */
+export interface GgufTyped {
+  type: GgufType;
+  value: GgufValue;
+}
+export const typed = (type: GgufType, value: GgufValue): GgufTyped => ({ type, value });
+
+/**
+ * Write a GGUF v3 file (atomically). Untyped numbers are written as U32 (integers >= 0), I32 or
+ * F32, an untyped array takes the kind of its elements; give a `typed` value where the reader
+ * expects a particular type.
+ */
+export function writeGguf(file: string, metadata: Map<string, GgufValue | GgufTyped>, tensors: Map<string, GgufTensorToWrite>, alignment = 32): void {
   const parts: Buffer[] = [];
-  const u32 = (v: number): void => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v);
+  const put = (bytes: number, write: (b: Buffer) => void): void => {
+    const b = Buffer.alloc(bytes);
+    write(b);
     parts.push(b);
   };
-  const u64 = (v: number): void => {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt(v));
-    parts.push(b);
-  };
+  const u32 = (v: number): void => put(4, (b) => b.writeUInt32LE(v));
+  const u64 = (v: number): void => put(8, (b) => b.writeBigUInt64LE(BigInt(v)));
   const str = (s: string): void => {
     const b = Buffer.from(s, 'utf8');
     u64(b.length);
     parts.push(b);
   };
-  const typeOf = (v: GgufValue): number =>
-    typeof v === 'string' ? VT.STRING : typeof v === 'boolean' ? VT.BOOL : typeof v === 'bigint' ? VT.I64 : Array.isArray(v) ? VT.ARRAY : Number.isInteger(v) ? (v >= 0 ? VT.U32 : VT.I32) : VT.F32;
-  const value = (v: GgufValue, t: number): void => {
-    const b = Buffer.alloc(8);
-    if (t === VT.STRING) return str(v as string);
-    if (t === VT.BOOL) return void parts.push(Buffer.from([v ? 1 : 0]));
-    if (t === VT.U32) return u32(v as number);
-    if (t === VT.I32) return void (b.writeInt32LE(v as number), parts.push(b.subarray(0, 4)));
-    if (t === VT.F32) return void (b.writeFloatLE(v as number), parts.push(b.subarray(0, 4)));
-    if (t === VT.I64) return void (b.writeBigInt64LE(v as bigint), parts.push(b));
-    const arr = v as GgufValue[];
-    // an array's elements share one type: F32 if any is fractional, I32 if any is negative
-    const et = arr.length === 0 ? VT.U32 : arr.some((e) => typeof e === 'number' && !Number.isInteger(e)) ? VT.F32 : arr.some((e) => typeof e === 'number' && e < 0) ? VT.I32 : typeOf(arr[0]!);
-    u32(et);
-    u64(arr.length);
-    for (const e of arr) value(e, et);
+  const big = (v: GgufValue): bigint => (typeof v === 'bigint' ? v : BigInt(v as number));
+  const scalar: Record<number, (v: GgufValue) => void> = {
+    [VT.U8]: (v) => put(1, (b) => b.writeUInt8(v as number)),
+    [VT.I8]: (v) => put(1, (b) => b.writeInt8(v as number)),
+    [VT.U16]: (v) => put(2, (b) => b.writeUInt16LE(v as number)),
+    [VT.I16]: (v) => put(2, (b) => b.writeInt16LE(v as number)),
+    [VT.U32]: (v) => u32(v as number),
+    [VT.I32]: (v) => put(4, (b) => b.writeInt32LE(v as number)),
+    [VT.F32]: (v) => put(4, (b) => b.writeFloatLE(v as number)),
+    [VT.BOOL]: (v) => put(1, (b) => b.writeUInt8(v ? 1 : 0)),
+    [VT.STRING]: (v) => str(v as string),
+    [VT.U64]: (v) => put(8, (b) => b.writeBigUInt64LE(big(v))),
+    [VT.I64]: (v) => put(8, (b) => b.writeBigInt64LE(big(v))),
+    [VT.F64]: (v) => put(8, (b) => b.writeDoubleLE(v as number)),
+  };
+  const guess = (v: GgufValue): number =>
+    typeof v === 'string' ? VT.STRING : typeof v === 'boolean' ? VT.BOOL : typeof v === 'bigint' ? VT.I64 : Number.isInteger(v) ? ((v as number) >= 0 ? VT.U32 : VT.I32) : VT.F32;
+  const entry = (key: string, v: GgufValue | GgufTyped): void => {
+    str(key);
+    const given = typeof v === 'object' && v !== null && !Array.isArray(v) ? TYPE_CODES[v.type] : undefined;
+    const val = typeof v === 'object' && v !== null && !Array.isArray(v) ? v.value : v;
+    if (Array.isArray(val)) {
+      // one element type: the given one, else F32 if any is fractional, I32 if any is negative
+      const et = given ?? (val.length === 0 ? VT.U32 : val.some((e) => typeof e === 'number' && !Number.isInteger(e)) ? VT.F32 : val.some((e) => typeof e === 'number' && e < 0) ? VT.I32 : guess(val[0]!));
+      u32(VT.ARRAY);
+      u32(et);
+      u64(val.length);
+      for (const e of val) scalar[et]!(e);
+    } else {
+      const t = given ?? guess(val);
+      u32(t);
+      scalar[t]!(val);
+    }
   };
   parts.push(Buffer.from('GGUF', 'latin1'));
   u32(3);
   u64(tensors.size);
   u64(metadata.size + (alignment !== 32 ? 1 : 0));
-  for (const [k, v] of metadata) {
-    str(k);
-    const t = typeOf(v);
-    u32(t);
-    value(v, t);
-  }
-  if (alignment !== 32) {
-    str('general.alignment');
-    u32(VT.U32);
-    u32(alignment);
-  }
+  for (const [k, v] of metadata) entry(k, v);
+  if (alignment !== 32) entry('general.alignment', typed('U32', alignment));
   const blobs: Buffer[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
@@ -430,5 +449,5 @@ export function writeGguf(file: string, metadata: Map<string, GgufValue>, tensor
   }
   const head = parts.reduce((s, b) => s + b.length, 0);
   parts.push(Buffer.alloc(Math.ceil(head / alignment) * alignment - head));
-  writeFileAtomic(file, Buffer.concat([...parts, ...blobs]));
+  writeChunksAtomic(file, [...parts, ...blobs]);
 }

@@ -86,6 +86,21 @@ export function permuteForRotateHalf(w: Float32Array, nHeads: number, headDim: n
   return out;
 }
 
+/**
+ * The inverse of permuteForRotateHalf: HF's rotate-half rows to interleaved RoPE pairs, as
+ * llama.cpp's convert_hf_to_gguf.py `permute` writes q/k for its llama architecture. Within each
+ * head, row p*(Dh/2)+i moves to row 2i+p. `w`: [nHeads*Dh, cols].
+ */
+export function permuteToInterleaved(w: Float32Array, nHeads: number, headDim: number, cols: number): Float32Array {
+  if (w.length !== nHeads * headDim * cols) throw new RangeError(`permuteToInterleaved: ${w.length} values, expected ${nHeads}*${headDim}*${cols}`);
+  const out = new Float32Array(w.length);
+  const half = headDim / 2;
+  for (let h = 0; h < nHeads; h++)
+    for (let i = 0; i < half; i++)
+      for (let p = 0; p < 2; p++) out.set(w.subarray((h * headDim + p * half + i) * cols, (h * headDim + p * half + i + 1) * cols), (h * headDim + 2 * i + p) * cols);
+  return out;
+}
+
 /** Read a llama2.c legacy checkpoint into HF-named float32 tensors (q/k rows permuted for rotate-half RoPE). */
 export function readLlama2cModel(file: string): { header: Llama2cHeader; tensors: Map<string, NamedTensor> } {
   if (!existsSync(file) || !statSync(file).isFile()) fail(`${file}: not found; pass the llama2.c model file (e.g. stories260K.bin) with --model`);

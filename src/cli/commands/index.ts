@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { register as convert } from './convert.js';
+import { register as exportCmd } from './export.js';
 import { register as generate } from './generate.js';
 import { register as score } from './score.js';
 import { register as init } from './init.js';
@@ -19,4 +20,4 @@ import { register as demo } from './demo.js';
 import { register as prefsEval } from './prefs-eval.js';
 
 /** Every CLI command, in the order `plum --help` lists them. */
-export const commands: Array<(program: Command) => void> = [demo, generate, score, train, distill, pretrain, sample, vote, voteRules, prefs, prefsEval, serve, evalSafety, defend, bench, convert, tokenizer, init];
+export const commands: Array<(program: Command) => void> = [demo, generate, score, train, distill, pretrain, sample, vote, voteRules, prefs, prefsEval, serve, evalSafety, defend, bench, convert, exportCmd, tokenizer, init];
