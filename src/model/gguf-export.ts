@@ -23,7 +23,7 @@ export const GGUF_EXPORT_TYPES = { f32: GGML_TYPES.F32, f16: GGML_TYPES.F16, bf1
 export type GgufExportType = keyof typeof GGUF_EXPORT_TYPES;
 
 /** llama.cpp's architecture for a Plum family. */
-function archOf(cfg: ModelConfig, file: string): 'llama' | 'qwen2' | 'qwen3' {
+export function ggufArch(cfg: ModelConfig, file: string): 'llama' | 'qwen2' | 'qwen3' {
   if (cfg.mlpBias) fail(`${file}: mlp_bias=true has no place in llama.cpp's llama architecture; it cannot be exported to GGUF`);
   if (cfg.slidingWindow !== null && cfg.slidingWindow < cfg.maxPositionEmbeddings) fail(`${file}: sliding-window attention (${cfg.slidingWindow} of ${cfg.maxPositionEmbeddings} positions) would be lost in GGUF's llama/qwen2 architectures; it cannot be exported`);
   if (cfg.family === 'qwen2') return 'qwen2';
@@ -42,7 +42,8 @@ const GGUF_NAMES: [RegExp, string][] = [
   [/^model\.layers\.(\d+)\.self_attn\.([qk])_norm\.weight$/, 'blk.$1.attn_$2_norm.weight'],
   [/^model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight$/, 'blk.$1.ffn_$2.weight'],
 ];
-const ggufName = (hf: string): string => {
+/** llama.cpp's name of an HF tensor. */
+export const ggufName = (hf: string): string => {
   const hit = GGUF_NAMES.find(([re]) => re.test(hf));
   if (!hit) throw new Error(`gguf export: no GGUF name for ${hf}`);
   return hf.replace(hit[0], hit[1]);
@@ -185,7 +186,7 @@ export interface ExportGgufOptions {
 export function exportGguf(opts: ExportGgufOptions): { arch: string; tensors: number; bytes: number } {
   const cfgFile = join(opts.model, 'config.json');
   const cfg = loadConfig(opts.model);
-  const arch = archOf(cfg, cfgFile);
+  const arch = ggufArch(cfg, cfgFile);
   const weights = loadWeights(opts.model, cfg);
   const { md, ropeFreqs } = modelMetadata(cfg, arch, cfgFile);
   md.set('general.name', String(cfg.raw._name_or_path ?? opts.model.split('/').filter(Boolean).pop() ?? 'model'));

@@ -1,0 +1,90 @@
+/**
+ * LoRA adapters as llama.cpp GGUF LoRA: applied the way llama.cpp applies them (W + alpha / r *
+ * B A on the GGUF's own tensors), they give the GGUF of the merged model, q/k rows included.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readGguf, readGgufTensor } from '../model/gguf.js';
+import { exportGguf } from '../model/gguf-export.js';
+import { loadModel } from '../model/load.js';
+import { saveModelFolder } from '../model/weights.js';
+import { OrtBackend } from '../runtime/ort.js';
+import { REPO_ROOT } from '../testing/shared.js';
+import { baseModelOf } from './base.js';
+import { exportLoraGguf } from './gguf.js';
+import { mergeLora } from './lora.js';
+import { createAdapter } from './registry.js';
+import { saveAdapter } from './io.js';
+import type { MethodConfig } from './types.js';
+
+const backend = new OrtBackend({ threads: 1 });
+const plum = (...args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/plum.js'), ...args], { encoding: 'utf8' });
+
+for (const arch of ['llama', 'qwen2'] as const) {
+  test(`GGUF LoRA (${arch}): base + alpha/r * lora_b lora_a equals the merged model's GGUF, with rank/alpha patterns and rsLoRA folded`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'plum-lora-gguf-'));
+    assert.equal(plum('init', '--arch', arch, '--preset', 'tiny', '--seed', '2', '--out', join(dir, 'base')).status, 0);
+    const m = loadModel(join(dir, 'base'), backend);
+    const base = baseModelOf(m);
+    const config: MethodConfig = { kind: 'lora', r: 4, alpha: 8, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'down_proj'], rslora: true, rankPattern: { k_proj: 2 }, alphaPattern: { down_proj: 3 } };
+    const a = await createAdapter(config, base, 5);
+    let k = 0;
+    for (const p of a.params) for (let i = 0; i < p.data.length; i++) p.data[i]! += 0.02 * Math.sin(++k);
+    exportLoraGguf(a, base, join(dir, 'lora.gguf'));
+    exportGguf({ model: join(dir, 'base'), out: join(dir, 'base.gguf'), type: 'f32' });
+    saveModelFolder(join(dir, 'merged'), m.cfg.raw, mergeLora(base, a));
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) spawnSync('cp', [join(dir, 'base', f), join(dir, 'merged', f)]);
+    exportGguf({ model: join(dir, 'merged'), out: join(dir, 'merged.gguf'), type: 'f32' });
+    const lora = readGguf(join(dir, 'lora.gguf'));
+    assert.equal(lora.metadata.get('general.type'), 'adapter');
+    assert.equal(lora.metadata.get('adapter.type'), 'lora');
+    assert.equal(lora.metadata.get('general.architecture'), arch);
+    const alpha = lora.metadata.get('adapter.lora.alpha') as number;
+    const [bg, mg] = [readGguf(join(dir, 'base.gguf')), readGguf(join(dir, 'merged.gguf'))];
+    let checked = 0;
+    for (const name of bg.tensors.keys()) {
+      const W = readGgufTensor(bg, name);
+      const want = readGgufTensor(mg, name);
+      if (!lora.tensors.has(`${name}.lora_a`)) {
+        assert.deepEqual(W, want, `${name} is not adapted`);
+        continue;
+      }
+      const A = readGgufTensor(lora, `${name}.lora_a`);
+      const B = readGgufTensor(lora, `${name}.lora_b`);
+      const [r, inF] = lora.tensors.get(`${name}.lora_a`)!.shape as [number, number];
+      const out = lora.tensors.get(`${name}.lora_b`)!.shape[0]!;
+      assert.equal(lora.tensors.get(`${name}.lora_b`)!.shape[1], r);
+      let maxErr = 0;
+      for (let o = 0; o < out; o++)
+        for (let i = 0; i < inF; i++) {
+          let d = 0;
+          for (let j = 0; j < r; j++) d += B[o * r + j]! * A[j * inF + i]!;
+          maxErr = Math.max(maxErr, Math.abs(W[o * inF + i]! + (alpha / r) * d - want[o * inF + i]!));
+        }
+      assert.ok(maxErr < 1e-5, `${name}: ${maxErr}`);
+      checked++;
+    }
+    assert.equal(checked, 4 * m.cfg.numLayers);
+  });
+}
+
+test('export gguf --adapter: a LoRA run as llama.cpp --lora; DoRA refused by name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plum-lora-gguf-cli-'));
+  assert.equal(plum('init', '--arch', 'llama', '--preset', 'tiny', '--seed', '2', '--out', join(dir, 'base')).status, 0);
+  const m = loadModel(join(dir, 'base'), backend);
+  const lora = await createAdapter({ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'], rslora: false }, baseModelOf(m), 1);
+  saveAdapter(join(dir, 'lora'), lora, baseModelOf(m), join(dir, 'base'));
+  let r = plum('export', 'gguf', '--model', join(dir, 'base'), '--adapter', join(dir, 'lora'), '--out', join(dir, 'lora.gguf'));
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /wrote .*lora\.gguf: LoRA for .*, \d+ modules, \d+ tensors \(f16\); llama\.cpp: --model <base>\.gguf --lora/);
+  const dora = await createAdapter({ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'], rslora: false, dora: true }, baseModelOf(m), 1);
+  saveAdapter(join(dir, 'dora'), dora, baseModelOf(m), join(dir, 'base'));
+  r = plum('export', 'gguf', '--model', join(dir, 'base'), '--adapter', join(dir, 'dora'), '--out', join(dir, 'dora.gguf'));
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /export gguf --adapter: DoRA has no llama\.cpp GGUF LoRA form; merge it/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
