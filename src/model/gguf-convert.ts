@@ -18,7 +18,7 @@ import { fail } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { type GgufFile, type GgufValue, readGguf, readGgufTensor } from './gguf.js';
 import { permuteForRotateHalf } from './llama2c.js';
-import { mergesFromScores } from './llama2c-tokenizer.js';
+import { bosTemplate, mergesFromScores, sentencePieceDecoder, sentencePieceNormalizer } from './llama2c-tokenizer.js';
 import { parseConfig } from './config.js';
 import { ropeParameters } from './rope.js';
 import { type WeightDType, saveModelFolder } from './weights.js';
@@ -153,7 +153,6 @@ function llama3Scaling(g: GgufFile, a: string, Dh: number): Record<string, unkno
   return fail(`${g.file}: rope_freqs.weight does not match Llama 3's rope_scaling for any of the published settings; this RoPE scaling is not supported`);
 }
 
-const SPACE = '\u2581';
 type TokenType = 1 | 2 | 3 | 4 | 5 | 6; // normal, unknown, control, user-defined, unused, byte
 
 /** Pre-tokenizers of byte-level BPE vocabularies, by llama.cpp's `tokenizer.ggml.pre` name (regexes as in the models' tokenizer.json). */
@@ -197,15 +196,7 @@ export function ggufTokenizer(g: GgufFile): GgufTokenizer {
   const added = tokens.flatMap((t, i) =>
     types[i] === 2 || types[i] === 3 || types[i] === 4 ? [{ id: i, content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: types[i] !== 4 }] : [],
   );
-  const bosPost = (): Record<string, unknown> | null =>
-    !addBos || bos === null
-      ? null
-      : {
-          type: 'TemplateProcessing',
-          single: [{ SpecialToken: { id: tokens[bos], type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-          pair: [{ SpecialToken: { id: tokens[bos], type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: tokens[bos], type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
-          special_tokens: { [tokens[bos]!]: { id: tokens[bos], ids: [bos], tokens: [tokens[bos]] } },
-        };
+  const bosPost = (): Record<string, unknown> | null => (!addBos || bos === null ? null : bosTemplate(tokens[bos]!, bos));
   let json: Record<string, unknown>;
   if (model === 'llama') {
     const scores = Float32Array.from((arr('tokenizer.ggml.scores') ?? fail(`${g.file}: metadata tokenizer.ggml.scores is missing (a SentencePiece vocabulary needs its scores)`)) as number[]);
@@ -216,18 +207,10 @@ export function ggufTokenizer(g: GgufFile): GgufTokenizer {
       padding: null,
       added_tokens: added,
       // SentencePiece: spaces are "▁", with one in front of the text (add_space_prefix)
-      normalizer: { type: 'Sequence', normalizers: [...(prefix ? [{ type: 'Prepend', prepend: SPACE }] : []), { type: 'Replace', pattern: { String: ' ' }, content: SPACE }] },
+      normalizer: sentencePieceNormalizer(prefix),
       pre_tokenizer: null,
       post_processor: bosPost(),
-      decoder: {
-        type: 'Sequence',
-        decoders: [
-          { type: 'Replace', pattern: { String: SPACE }, content: ' ' },
-          { type: 'ByteFallback' },
-          { type: 'Fuse' },
-          ...(prefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
-        ],
-      },
+      decoder: sentencePieceDecoder(prefix),
       model: {
         type: 'BPE', dropout: null, unk_token: unk === null ? null : tokens[unk], continuing_subword_prefix: null, end_of_word_suffix: null,
         fuse_unk: true, byte_fallback: true, ignore_merges: false,

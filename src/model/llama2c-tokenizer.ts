@@ -73,6 +73,34 @@ function addedToken(id: number, content: string): Record<string, unknown> {
   return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
 }
 
+/** SentencePiece's text normalization: spaces as "▁", with one in front of the text when `prefix` (its add_dummy_prefix). */
+export function sentencePieceNormalizer(prefix: boolean): Record<string, unknown> {
+  return { type: 'Sequence', normalizers: [...(prefix ? [{ type: 'Prepend', prepend: SPACE }] : []), { type: 'Replace', pattern: { String: ' ' }, content: SPACE }] };
+}
+
+/** "▁" -> " ", <0xXX> pieces -> raw bytes, then (with a dummy prefix) the leading space dropped. */
+export function sentencePieceDecoder(prefix: boolean): Record<string, unknown> {
+  return {
+    type: 'Sequence',
+    decoders: [
+      { type: 'Replace', pattern: { String: SPACE }, content: ' ' },
+      { type: 'ByteFallback' },
+      { type: 'Fuse' },
+      ...(prefix ? [{ type: 'Strip', content: ' ', start: 1, stop: 0 }] : []),
+    ],
+  };
+}
+
+/** A post-processor that puts the BOS token `token` (id `id`) before every sequence. */
+export function bosTemplate(token: string, id: number): Record<string, unknown> {
+  return {
+    type: 'TemplateProcessing',
+    single: [{ SpecialToken: { id: token, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+    pair: [{ SpecialToken: { id: token, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: token, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+    special_tokens: { [token]: { id: token, ids: [id], tokens: [token] } },
+  };
+}
+
 /** HF BPE merges: every split of a piece into two pieces, best piece score first. */
 export function mergesFromScores(vocab: Map<string, number>, scores: Float32Array, isMergeable: (id: number) => boolean): string[] {
   const merges: { left: string; right: string; score: number; id: number; l: number; r: number }[] = [];
@@ -109,36 +137,12 @@ export function llama2cTokenizerJson(v: Llama2cVocab, file: string): Record<stri
     padding: null,
     added_tokens: [addedToken(0, unk), addedToken(1, bos), addedToken(2, eos)],
     // llama2.c adds one space in front of non-empty text; spaces are "▁" in the vocabulary.
-    normalizer: {
-      type: 'Sequence',
-      normalizers: [
-        { type: 'Prepend', prepend: SPACE },
-        { type: 'Replace', pattern: { String: ' ' }, content: SPACE },
-      ],
-    },
+    normalizer: sentencePieceNormalizer(true),
     pre_tokenizer: null,
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: bos, type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: bos, type_id: 1 } },
-        { Sequence: { id: 'B', type_id: 1 } },
-      ],
-      special_tokens: { [bos]: { id: bos, ids: [LLAMA2C_SPECIALS.bos], tokens: [bos] } },
-    },
+    post_processor: bosTemplate(bos, LLAMA2C_SPECIALS.bos),
     // "▁" -> " ", <0xXX> -> raw bytes, then drop the dummy-prefix space at the start (llama2.c
     // strips the leading space of the piece that follows BOS).
-    decoder: {
-      type: 'Sequence',
-      decoders: [
-        { type: 'Replace', pattern: { String: SPACE }, content: ' ' },
-        { type: 'ByteFallback' },
-        { type: 'Fuse' },
-        { type: 'Strip', content: ' ', start: 1, stop: 0 },
-      ],
-    },
+    decoder: sentencePieceDecoder(true),
     model: {
       type: 'BPE',
       dropout: null,
