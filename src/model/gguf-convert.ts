@@ -15,8 +15,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../util/errors.js';
+import type { Progress } from '../util/progress.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { type GgufFile, type GgufValue, readGguf, readGgufTensor } from './gguf.js';
+import { type GgufFile, type GgufValue, checkReadable, readGguf, readGgufTensor } from './gguf.js';
 import { permuteForRotateHalf } from './llama2c.js';
 import { bosTemplate, mergesFromScores, sentencePieceDecoder, sentencePieceNormalizer } from './llama2c-tokenizer.js';
 import { parseConfig } from './config.js';
@@ -260,7 +261,7 @@ export function ggufTokenizer(g: GgufFile): GgufTokenizer {
 }
 
 /** The weights under HF names, q/k rows back in rotate-half order for `llama`. */
-export function ggufWeights(g: GgufFile, cfg: Record<string, unknown>): Map<string, Float32Array> {
+export function ggufWeights(g: GgufFile, cfg: Record<string, unknown>, progress?: Progress): Map<string, Float32Array> {
   const interleaved = ARCHS[String(g.metadata.get('general.architecture'))]!.interleavedRope;
   const [H, Hkv, Dh, C] = [cfg.num_attention_heads, cfg.num_key_value_heads, cfg.head_dim, cfg.hidden_size] as number[];
   const out = new Map<string, Float32Array>();
@@ -272,7 +273,9 @@ export function ggufWeights(g: GgufFile, cfg: Record<string, unknown>): Map<stri
     if (interleaved && /\.self_attn\.k_proj\.weight$/.test(hf)) data = permuteForRotateHalf(data, Hkv!, Dh!, C!);
     if (interleaved && /\.self_attn\.[qk]_proj\.bias$/.test(hf)) data = permuteForRotateHalf(data, hf.includes('q_proj') ? H! : Hkv!, Dh!, 1);
     out.set(hf, data);
+    progress?.tick(1, { MB: (data.length * 4) / 1e6 });
   }
+  progress?.done();
   return out;
 }
 
@@ -280,13 +283,16 @@ export interface ConvertGgufOptions {
   model: string;
   out: string;
   dtype?: WeightDType;
+  /** A progress reporter over the tensors read (given their number). */
+  progress?: (tensors: number) => Progress;
 }
 
 export function convertGguf(opts: ConvertGgufOptions): { arch: string; config: Record<string, unknown>; tensors: number; parameters: number } {
   const g = readGguf(opts.model);
   const config = ggufHfConfig(g);
   const tok = ggufTokenizer(g);
-  const weights = ggufWeights(g, config);
+  checkReadable(g);
+  const weights = ggufWeights(g, config, opts.progress?.(g.tensors.size));
   mkdirSync(opts.out, { recursive: true });
   if (!existsSync(opts.out)) fail(`${opts.out}: could not create the folder`);
   config.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[opts.dtype ?? 'F32'];

@@ -201,11 +201,20 @@ export function readGguf(file: string): GgufFile {
   }
 }
 
+/** Fail, naming the first tensor whose type cannot be read (before any data is read). */
+export function checkReadable(g: GgufFile): void {
+  for (const t of g.tensors.values()) if (!BLOCKS[t.type]) unreadable(g, t);
+}
+
+function unreadable(g: GgufFile, t: GgufTensorInfo): never {
+  return fail(`${g.file}: tensor ${t.name} is ${ggmlTypeName(t.type)}, which Plum cannot read yet (readable: ${READABLE_TYPES.join(', ')}); re-export the model with llama.cpp's convert_hf_to_gguf.py --outtype f16, bf16 or q8_0`);
+}
+
 /** One tensor's values as float32 (dequantized for the block formats). */
 export function readGgufTensor(g: GgufFile, name: string): Float32Array {
   const t = g.tensors.get(name) ?? fail(`${g.file}: no tensor ${name}`);
   const blk = BLOCKS[t.type];
-  if (!blk) fail(`${g.file}: tensor ${name} is ${ggmlTypeName(t.type)}, which Plum cannot read yet (readable: ${READABLE_TYPES.join(', ')}); re-export the model with llama.cpp's convert_hf_to_gguf.py --outtype f16, bf16 or q8_0`);
+  if (!blk) unreadable(g, t);
   const buf = Buffer.alloc(t.bytes);
   const fd = openSync(g.file, 'r');
   try {

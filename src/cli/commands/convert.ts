@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { fail } from '../../util/errors.js';
+import { createProgress } from '../../util/progress.js';
 import { convertLlama2c, LLAMA2C_OUTPUT_FILES } from '../../model/llama2c.js';
 import { convertGguf, GGUF_OUTPUT_FILES } from '../../model/gguf-convert.js';
 
@@ -57,7 +58,12 @@ function runGguf(raw: unknown): void {
   if (existing.length > 0 && !opts.force) {
     fail(`${opts.out}: already holds a model (${existing.join(', ')}); choose another --out or pass --force to overwrite`);
   }
-  const { arch, config: c, tensors, parameters } = convertGguf({ model: opts.model, out: opts.out, dtype: opts.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16' });
+  const { arch, config: c, tensors, parameters } = convertGguf({
+    model: opts.model,
+    out: opts.out,
+    dtype: opts.dtype.toUpperCase() as 'F32' | 'F16' | 'BF16',
+    progress: (total) => createProgress({ total, label: 'convert gguf', unit: 'tensor', rates: { MB: 'MB' } }),
+  });
   process.stdout.write(
     `wrote ${opts.out}: ${GGUF_OUTPUT_FILES.join(', ')}\n` +
       `  ${arch}: ${c.num_hidden_layers} layers, hidden ${c.hidden_size}, ${c.num_attention_heads} heads (${c.num_key_value_heads} kv), ` +
