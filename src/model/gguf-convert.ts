@@ -83,6 +83,8 @@ export function ggufHfConfig(g: GgufFile): Record<string, unknown> {
   const { num, need, str, arr } = meta(g);
   const a = str('general.architecture') ?? fail(`${g.file}: metadata general.architecture is missing`);
   const family = ARCHS[a] ?? fail(`${g.file}: architecture "${a}" is not a Llama-family model Plum runs (supported: ${Object.keys(ARCHS).join(', ')})`);
+  const experts = num(`${a}.expert_count`) ?? 0;
+  if (experts > 0) fail(`${g.file}: ${a}.expert_count is ${experts}: a mixture-of-experts model (e.g. Mixtral), which is not part of the Llama family Plum runs`);
   const C = need(`${a}.embedding_length`);
   const H = need(`${a}.attention.head_count`);
   const Dh = num(`${a}.attention.key_length`) ?? C / H;

@@ -314,6 +314,8 @@ test('bad GGUF input: one-line errors naming the file and the problem', () => {
   writeGguf(join(dir, 'gpt2.gguf'), new Map<string, GgufValue>([['general.architecture', 'gpt2']]), new Map([['token_embd.weight', { shape: [4, 32], type: GGML_TYPES.F32, data: new Float32Array(128) }]]));
   expectFail(join(dir, 'gpt2.gguf'), /gpt2\.gguf: architecture "gpt2" is not a Llama-family model Plum runs \(supported: llama, qwen2, qwen3\)/);
   expectFail(join(dir, 'missing.gguf'), /missing\.gguf: not found/);
+  writeGguf(join(dir, 'moe.gguf'), new Map<string, GgufValue>([['general.architecture', 'llama'], ['llama.expert_count', 8]]), new Map([['token_embd.weight', { shape: [4, 32], type: GGML_TYPES.F32, data: new Float32Array(128) }]]));
+  expectFail(join(dir, 'moe.gguf'), /moe\.gguf: llama\.expert_count is 8: a mixture-of-experts model \(e\.g\. Mixtral\)/);
   // a tensor type that cannot be read yet names the type and the way out
   const q = readGguf(join(dir, 'ok.gguf'));
   const info = q.tensors.get('blk.0.attn_q.weight')!;
