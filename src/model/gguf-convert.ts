@@ -12,7 +12,7 @@
  * Tokenizers: `llama` (SentencePiece: pieces + scores, byte fallback) and `gpt2` (byte-level
  * BPE: tokens + merges, with the pre-tokenizer `tokenizer.ggml.pre` names).
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../util/errors.js';
 import type { Progress } from '../util/progress.js';
@@ -296,7 +296,6 @@ export function convertGguf(opts: ConvertGgufOptions): { arch: string; config: R
   checkReadable(g);
   const weights = ggufWeights(g, config, opts.progress?.(g.tensors.size));
   mkdirSync(opts.out, { recursive: true });
-  if (!existsSync(opts.out)) fail(`${opts.out}: could not create the folder`);
   config.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[opts.dtype ?? 'F32'];
   if (tok.eosIds.length) config.eos_token_id = tok.eosIds.length === 1 ? tok.eosIds[0] : tok.eosIds;
   writeJsonAtomic(join(opts.out, 'tokenizer.json'), tok.json);

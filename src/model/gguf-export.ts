@@ -11,12 +11,11 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../util/errors.js';
-import { type ModelConfig, expectedTensorShapes, loadConfig } from './config.js';
+import { type ModelConfig, expectedTensorShapes, loadConfig, parseConfig } from './config.js';
 import { GGML_TYPES, type GgufTensorToWrite, type GgufTyped, type GgufValue, typed, writeGguf } from './gguf.js';
 import { GGUF_PRE_TOKENIZERS } from './gguf-convert.js';
 import { permuteToInterleaved } from './llama2c.js';
 import { ropeParameters } from './rope.js';
-import { parseConfig } from './config.js';
 import { loadWeights } from './weights.js';
 
 export const GGUF_EXPORT_TYPES = { f32: GGML_TYPES.F32, f16: GGML_TYPES.F16, bf16: GGML_TYPES.BF16, q8_0: GGML_TYPES.Q8_0 } as const;
