@@ -64,7 +64,7 @@ function meta(g: GgufFile) {
 const f32Decimal = (x: number): number => Number(x.toPrecision(7));
 
 /** HF name of a GGUF tensor (null for rope_freqs, which becomes config). */
-function hfName(file: string, name: string): string | null {
+export function hfName(file: string, name: string): string | null {
   const top: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
   if (name in top) return top[name]!;
   if (name === 'rope_freqs.weight') return null;

@@ -18,10 +18,15 @@ import { baseModelOf } from './base.js';
 import { exportLoraGguf } from './gguf.js';
 import { mergeLora } from './lora.js';
 import { createAdapter } from './registry.js';
-import { saveAdapter } from './io.js';
+import { loadAdapter, saveAdapter } from './io.js';
 import type { MethodConfig } from './types.js';
 
 const backend = new OrtBackend({ threads: 1 });
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+};
 const plum = (...args: string[]) => spawnSync(process.execPath, [join(REPO_ROOT, 'bin/plum.js'), ...args], { encoding: 'utf8' });
 
 for (const arch of ['llama', 'qwen2'] as const) {
@@ -88,3 +93,27 @@ test('export gguf --adapter: a LoRA run as llama.cpp --lora; DoRA refused by nam
   assert.match(r.stderr, /export gguf --adapter: DoRA has no llama\.cpp GGUF LoRA form; merge it/);
   assert.equal(r.stderr.trim().split('\n').length, 1);
 });
+
+for (const arch of ['llama', 'qwen3'] as const) {
+  test(`GGUF LoRA -> PEFT adapter (${arch}): plum convert gguf-lora gives the adapter's logits back (ranks, scales, q/k rows)`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'plum-lora-gguf-in-'));
+    assert.equal(plum('init', '--arch', arch, '--preset', 'tiny', '--seed', '4', '--out', join(dir, 'base')).status, 0);
+    const m = loadModel(join(dir, 'base'), backend);
+    const base = baseModelOf(m);
+    const a = await createAdapter({ kind: 'lora', r: 4, alpha: 8, dropout: 0, targetModules: ['q_proj', 'k_proj', 'o_proj', 'up_proj'], rslora: true, rankPattern: { o_proj: 2 }, alphaPattern: { up_proj: 2 } }, base, 6);
+    let k = 0;
+    for (const p of a.params) for (let i = 0; i < p.data.length; i++) p.data[i]! += 0.03 * Math.cos(++k);
+    exportLoraGguf(a, base, join(dir, 'lora.gguf'), 'f32');
+    const r = plum('convert', 'gguf-lora', '--model', join(dir, 'base'), '--lora', join(dir, 'lora.gguf'), '--out', join(dir, 'peft'));
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /wrote .*peft: PEFT LoRA, r 4, alpha 8, \d+ modules/);
+    const back = loadAdapter(join(dir, 'peft'), base);
+    const ids = m.tokenizer.encode('Once upon a time there was a model.');
+    const [l0, l1, l2] = [await m.lm.logits(ids), await m.lm.logits(ids, a), await m.lm.logits(ids, back)];
+    for (let t = 0; t < ids.length; t++) assert.ok(maxDiff(l1[t]!, l2[t]!) < 1e-5, `position ${t}: ${maxDiff(l1[t]!, l2[t]!)}`);
+    assert.ok(maxDiff(l0[ids.length - 1]!, l1[ids.length - 1]!) > 1e-3, 'the adapter changes the logits');
+    const bad = plum('convert', 'gguf-lora', '--model', join(dir, 'base'), '--lora', join(dir, 'base', 'config.json'), '--out', join(dir, 'x'));
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /config\.json: not a GGUF file/);
+  });
+}

@@ -7,14 +7,16 @@
  *
  * Per-module scales GGUF cannot spell (alpha_pattern, rsLoRA) are folded into lora_b, so every
  * module keeps its own scale under the one alpha. DoRA, lora_bias and modules_to_save have no
- * GGUF LoRA form and are refused.
+ * GGUF LoRA form and are refused. `importLoraGguf` reads such a file back as a PEFT adapter.
  */
-import { fail } from '../util/errors.js';
-import { GGML_TYPES, type GgufTensorToWrite, type GgufTyped, type GgufValue, typed, writeGguf } from '../model/gguf.js';
+import { PlumError, fail } from '../util/errors.js';
+import { GGML_TYPES, type GgufTensorToWrite, type GgufTyped, type GgufValue, readGguf, readGgufTensor, typed, writeGguf } from '../model/gguf.js';
+import { hfName } from '../model/gguf-convert.js';
 import { ggufArch, ggufName } from '../model/gguf-export.js';
-import { permuteToInterleaved } from '../model/llama2c.js';
+import { permuteForRotateHalf, permuteToInterleaved } from '../model/llama2c.js';
 import { loraModules, loraParamName } from './lora.js';
-import type { BaseModel, PeftAdapter } from './types.js';
+import { restoreAdapter } from './registry.js';
+import type { BaseModel, LoraConfig, PeftAdapter } from './types.js';
 
 export function exportLoraGguf(a: PeftAdapter, base: BaseModel, out: string, type: 'f32' | 'f16' | 'bf16' = 'f32'): { tensors: number; modules: number } {
   const c = a.config;
@@ -48,4 +50,69 @@ export function exportLoraGguf(a: PeftAdapter, base: BaseModel, out: string, typ
   ]);
   writeGguf(out, md, tensors);
   return { tensors: tensors.size, modules: mods.length };
+}
+
+/**
+ * A llama.cpp GGUF LoRA as a Plum (PEFT) LoRA adapter on `base`: lora_a / lora_b per module,
+ * ranks from their shapes (rank_pattern where they differ), one alpha (llama.cpp's alpha 0 means
+ * a scale of 1: alpha = r per module), lora_b's q/k rows back in HF's order for `llama`.
+ */
+export function importLoraGguf(file: string, base: BaseModel): PeftAdapter {
+  const g = readGguf(file);
+  const cfg = base.cfg;
+  if (g.metadata.get('general.type') !== 'adapter' || g.metadata.get('adapter.type') !== 'lora') {
+    fail(`${file}: not a GGUF LoRA adapter (general.type "${String(g.metadata.get('general.type') ?? '')}", adapter.type "${String(g.metadata.get('adapter.type') ?? '')}"; expected "adapter" and "lora")`);
+  }
+  const arch = ggufArch(cfg, 'config.json');
+  const got = String(g.metadata.get('general.architecture'));
+  if (got !== arch) fail(`${file}: a LoRA for a ${got} model, but the base model is ${arch}`);
+  const alpha = Number(g.metadata.get('adapter.lora.alpha') ?? 0);
+  const parts = new Map<string, { A?: Float32Array; B?: Float32Array; r: number; out: number; in: number }>();
+  for (const [name, t] of g.tensors) {
+    const m = /^(.+)\.lora_([ab])$/.exec(name);
+    if (!m) fail(`${file}: tensor ${name} is not a lora_a / lora_b tensor`);
+    const hf = hfName(file, m[1]!);
+    if (!hf?.endsWith('.weight')) fail(`${file}: tensor ${name} adapts ${m[1]}, which is not a weight LoRA can target`);
+    const module = hf.slice(0, -'.weight'.length);
+    const e = parts.get(module) ?? { r: 0, out: 0, in: 0 };
+    const data = readGgufTensor(g, name);
+    if (m[2] === 'a') [e.A, e.r, e.in] = [data, t.shape[0]!, t.shape[1]!];
+    else [e.B, e.out] = [data, t.shape[0]!];
+    parts.set(module, e);
+  }
+  if (parts.size === 0) fail(`${file}: the adapter has no lora_a / lora_b tensors`);
+  // the most common rank is r; the others go to rank_pattern
+  const count = new Map<number, number>();
+  for (const e of parts.values()) count.set(e.r, (count.get(e.r) ?? 0) + 1);
+  const r = [...count].sort((x, y) => y[1] - x[1] || y[0] - x[0])[0]![0];
+  const escape = (s: string): string => s.replace(/\./g, '\\.');
+  const rankPattern: Record<string, number> = {};
+  const alphaPattern: Record<string, number> = {};
+  const tensors = new Map<string, Float32Array>();
+  for (const [module, e] of parts) {
+    if (!e.A || !e.B) fail(`${file}: ${module} has lora_${e.A ? 'a' : 'b'} but not lora_${e.A ? 'b' : 'a'}`);
+    if (e.r !== r) rankPattern[escape(module)] = e.r;
+    if (alpha === 0) alphaPattern[escape(module)] = e.r; // llama.cpp: no alpha, scale 1
+    let B = e.B;
+    if (arch === 'llama' && /\.self_attn\.q_proj$/.test(module)) B = permuteForRotateHalf(B, cfg.numHeads, cfg.headDim, e.r);
+    if (arch === 'llama' && /\.self_attn\.k_proj$/.test(module)) B = permuteForRotateHalf(B, cfg.numKvHeads, cfg.headDim, e.r);
+    tensors.set(loraParamName(module, 'A'), e.A);
+    tensors.set(loraParamName(module, 'B'), B);
+  }
+  const config: LoraConfig = {
+    kind: 'lora',
+    r,
+    alpha: alpha || r,
+    dropout: 0,
+    targetModules: [...parts.keys()],
+    rslora: false,
+    ...(Object.keys(rankPattern).length ? { rankPattern } : {}),
+    ...(alpha === 0 ? { alphaPattern } : {}),
+  };
+  try {
+    return restoreAdapter(config, base, tensors);
+  } catch (e) {
+    if (e instanceof PlumError) fail(`${file}: ${e.message}`);
+    throw e;
+  }
 }

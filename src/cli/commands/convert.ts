@@ -14,6 +14,10 @@ import { fail } from '../../util/errors.js';
 import { createProgress } from '../../util/progress.js';
 import { convertLlama2c, LLAMA2C_OUTPUT_FILES } from '../../model/llama2c.js';
 import { convertGguf, GGUF_OUTPUT_FILES } from '../../model/gguf-convert.js';
+import { loadModel } from '../../model/load.js';
+import { baseModelOf } from '../../peft/base.js';
+import { importLoraGguf } from '../../peft/gguf.js';
+import { saveAdapter } from '../../peft/io.js';
 
 const llama2cOptions = z.object({
   model: z.string().min(1, 'needs a file path'),
@@ -71,6 +75,24 @@ function runGguf(raw: unknown): void {
   );
 }
 
+const ggufLoraOptions = z.object({
+  model: z.string().min(1, 'needs a folder path'),
+  lora: z.string().min(1, 'needs a file path'),
+  out: z.string().min(1, 'needs a folder path'),
+  force: z.boolean().default(false),
+});
+
+function runGgufLora(raw: unknown): void {
+  const opts = parseOptions('convert gguf-lora', ggufLoraOptions, raw);
+  if (existsSync(join(opts.out, 'adapter_config.json')) && !opts.force) fail(`${opts.out}: already holds an adapter; choose another --out or pass --force to overwrite`);
+  const m = loadModel(opts.model);
+  const base = baseModelOf(m);
+  const adapter = importLoraGguf(opts.lora, base);
+  saveAdapter(opts.out, adapter, base, opts.model);
+  const c = adapter.config as { r: number; alpha: number; targetModules: string[] };
+  process.stdout.write(`wrote ${opts.out}: PEFT LoRA, r ${c.r}, alpha ${c.alpha}, ${c.targetModules.length} modules\n`);
+}
+
 export function register(program: Command): void {
   const convert = program.command('convert').description('convert a model from another format into a Hugging Face model folder');
   convert
@@ -89,4 +111,12 @@ export function register(program: Command): void {
     .option('--dtype <t>', 'weights on disk: f32 | f16 | bf16 (quantized tensors are dequantized; default f32)', 'f32')
     .option('--force', 'overwrite the model files in an existing --out folder')
     .action((opts: unknown) => runGguf(opts));
+  convert
+    .command('gguf-lora')
+    .description("llama.cpp GGUF LoRA adapter -> PEFT adapter folder for the base model (what --adapter takes)")
+    .requiredOption('--model <dir>', 'the base model folder the LoRA was made for')
+    .requiredOption('--lora <file>', 'GGUF LoRA adapter file')
+    .requiredOption('--out <dir>', 'adapter folder to write')
+    .option('--force', 'overwrite an adapter in an existing --out folder')
+    .action((opts: unknown) => runGgufLora(opts));
 }
