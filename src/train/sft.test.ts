@@ -30,25 +30,27 @@ writeFileSync(
 
 const base = { model, data, batchSize: '4', lr: '0.01', seed: '5', quiet: true, exactMatch: '0' };
 
-test('resume: interrupted at step 3 and resumed equals an uninterrupted run (loss to 1e-6, identical adapter)', async () => {
-  const opts = { ...base, method: 'lora', r: '4', dropout: '0.1', epochs: '3', saveEvery: '2' };
-  const a = join(tmp, 'a');
-  const b = join(tmp, 'b');
-  await runSftCommand({ ...opts, out: a });
-  await runSftCommand({ ...opts, out: b, interruptAfter: '3' });
-  assert.ok(!existsSync(join(b, 'adapter_config.json')), 'an interrupted run has no final adapter');
-  await runSftCommand({ ...opts, out: b, resume: true });
-  const la = readMetrics(join(a, 'metrics.jsonl')).filter((r) => r.loss !== undefined);
-  const lb = readMetrics(join(b, 'metrics.jsonl')).filter((r) => r.loss !== undefined);
-  assert.equal(la.length, 9);
-  assert.deepEqual(lb.map((r) => r.step), la.map((r) => r.step));
-  la.forEach((r, i) => assert.ok(Math.abs((r.loss as number) - (lb[i]!.loss as number)) < 1e-6, `step ${r.step}`));
-  const ta = readSafetensors(join(a, 'adapter_model.safetensors')).tensors;
-  const tb = readSafetensors(join(b, 'adapter_model.safetensors')).tensors;
-  for (const [k, v] of ta) assert.deepEqual(v.data, tb.get(k)!.data, k);
-  // A run changes the adapter; the loss goes down.
-  assert.ok((la.at(-1)!.loss as number) < (la[0]!.loss as number));
-});
+for (const [label, extra] of [['', {}], [', modules_to_save lm_head', { modulesToSave: 'lm_head' }]] as const) {
+  test(`resume: interrupted at step 3 and resumed equals an uninterrupted run (loss to 1e-6, identical adapter${label})`, async () => {
+    const opts = { ...base, method: 'lora', r: '4', dropout: '0.1', epochs: '3', saveEvery: '2', ...extra };
+    const a = join(tmp, `a${label.length}`);
+    const b = join(tmp, `b${label.length}`);
+    await runSftCommand({ ...opts, out: a });
+    await runSftCommand({ ...opts, out: b, interruptAfter: '3' });
+    assert.ok(!existsSync(join(b, 'adapter_config.json')), 'an interrupted run has no final adapter');
+    await runSftCommand({ ...opts, out: b, resume: true });
+    const la = readMetrics(join(a, 'metrics.jsonl')).filter((r) => r.loss !== undefined);
+    const lb = readMetrics(join(b, 'metrics.jsonl')).filter((r) => r.loss !== undefined);
+    assert.equal(la.length, 9);
+    assert.deepEqual(lb.map((r) => r.step), la.map((r) => r.step));
+    la.forEach((r, i) => assert.ok(Math.abs((r.loss as number) - (lb[i]!.loss as number)) < 1e-6, `step ${r.step}`));
+    const ta = readSafetensors(join(a, 'adapter_model.safetensors')).tensors;
+    const tb = readSafetensors(join(b, 'adapter_model.safetensors')).tensors;
+    for (const [k, v] of ta) assert.deepEqual(v.data, tb.get(k)!.data, k);
+    // A run changes the adapter; the loss goes down.
+    assert.ok((la.at(-1)!.loss as number) < (la[0]!.loss as number));
+  });
+}
 
 test('resume refuses a checkpoint made with other options, naming the option', async () => {
   const out = join(tmp, 'c');
