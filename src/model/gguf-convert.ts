@@ -168,6 +168,7 @@ export const GGUF_PRE_TOKENIZERS: Record<string, { pre: Record<string, unknown>;
   'gpt-2': { pre: byteLevel(true), ignoreMerges: false },
   'llama-bpe': { pre: { type: 'Sequence', pretokenizers: [split(LLAMA3_SPLIT), byteLevel(false)] }, ignoreMerges: true },
   llama3: { pre: { type: 'Sequence', pretokenizers: [split(LLAMA3_SPLIT), byteLevel(false)] }, ignoreMerges: true },
+  'llama-v3': { pre: { type: 'Sequence', pretokenizers: [split(LLAMA3_SPLIT), byteLevel(false)] }, ignoreMerges: true },
   qwen2: { pre: { type: 'Sequence', pretokenizers: [split(QWEN2_SPLIT), byteLevel(false)] }, ignoreMerges: false },
   smollm: { pre: { type: 'Sequence', pretokenizers: [{ type: 'Digits', individual_digits: true }, byteLevel(true)] }, ignoreMerges: false },
 };
