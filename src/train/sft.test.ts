@@ -33,8 +33,8 @@ const base = { model, data, batchSize: '4', lr: '0.01', seed: '5', quiet: true, 
 for (const [label, extra] of [['', {}], [', modules_to_save lm_head', { modulesToSave: 'lm_head' }]] as const) {
   test(`resume: interrupted at step 3 and resumed equals an uninterrupted run (loss to 1e-6, identical adapter${label})`, async () => {
     const opts = { ...base, method: 'lora', r: '4', dropout: '0.1', epochs: '3', saveEvery: '2', ...extra };
-    const a = join(tmp, `a${label.length}`);
-    const b = join(tmp, `b${label.length}`);
+    const a = join(tmp, `a${label ? '-mts' : ''}`);
+    const b = join(tmp, `b${label ? '-mts' : ''}`);
     await runSftCommand({ ...opts, out: a });
     await runSftCommand({ ...opts, out: b, interruptAfter: '3' });
     assert.ok(!existsSync(join(b, 'adapter_config.json')), 'an interrupted run has no final adapter');
