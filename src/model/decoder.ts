@@ -127,9 +127,12 @@ export function embed(w: WeightInputs, ids: Value): Value {
  * does without ensure_weight_tying.
  */
 export function lmHead(w: WeightInputs, hidden: Value): Value {
-  const head = w.isReplaced('lm_head.weight') || !w.cfg.tieWordEmbeddings ? w.get('lm_head.weight') : w.base('model.embed_tokens.weight');
+  const head = w.isReplaced('lm_head.weight') ? w.get('lm_head.weight') : w.base(headWeightName(w.cfg));
   return linear(hidden, head); // [..., V]
 }
+
+/** The base weight the output layer multiplies by: the embedding in a tied model. */
+export const headWeightName = (cfg: ModelConfig): string => (cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
 
 /** The mask of layer l: the sliding one where the model mixes sliding and full layers. */
 function layerBias(cfg: ModelConfig, l: number, inp: DecoderInputs): Value {

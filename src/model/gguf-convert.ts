@@ -63,19 +63,33 @@ function meta(g: GgufFile) {
 /** float32 metadata (eps, theta) as the decimal it was written from: 9.99999974738e-06 -> 1e-05. */
 const f32Decimal = (x: number): number => Number(x.toPrecision(7));
 
+/** GGUF tensor names and their HF names, both ways: whole tensors, and the parts of layer N. */
+const GGUF_TOP: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
+const GGUF_PARTS: Record<string, string> = {
+  attn_norm: 'input_layernorm', attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj',
+  attn_q_norm: 'self_attn.q_norm', attn_k_norm: 'self_attn.k_norm', ffn_norm: 'post_attention_layernorm',
+  ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
+};
+const HF_TOP = new Map(Object.entries(GGUF_TOP).map(([g, h]) => [h, g]));
+const HF_PARTS = new Map(Object.entries(GGUF_PARTS).map(([g, h]) => [h, g]));
+
 /** HF name of a GGUF tensor (null for rope_freqs, which becomes config). */
 export function hfName(file: string, name: string): string | null {
-  const top: Record<string, string> = { 'token_embd.weight': 'model.embed_tokens.weight', 'output_norm.weight': 'model.norm.weight', 'output.weight': 'lm_head.weight' };
-  if (name in top) return top[name]!;
+  if (name in GGUF_TOP) return GGUF_TOP[name]!;
   if (name === 'rope_freqs.weight') return null;
   const m = /^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$/.exec(name);
-  const parts: Record<string, string> = {
-    attn_norm: 'input_layernorm', attn_q: 'self_attn.q_proj', attn_k: 'self_attn.k_proj', attn_v: 'self_attn.v_proj', attn_output: 'self_attn.o_proj',
-    attn_q_norm: 'self_attn.q_norm', attn_k_norm: 'self_attn.k_norm', ffn_norm: 'post_attention_layernorm',
-    ffn_gate: 'mlp.gate_proj', ffn_up: 'mlp.up_proj', ffn_down: 'mlp.down_proj',
-  };
-  if (!m || !(m[2]! in parts)) return fail(`${file}: tensor ${name} has no place in a Llama-family model (supported: token_embd, output_norm, output, rope_freqs and blk.N.{${Object.keys(parts).join(',')}})`);
-  return `model.layers.${m[1]}.${parts[m[2]!]}.${m[3]}`;
+  if (!m || !(m[2]! in GGUF_PARTS)) return fail(`${file}: tensor ${name} has no place in a Llama-family model (supported: token_embd, output_norm, output, rope_freqs and blk.N.{${Object.keys(GGUF_PARTS).join(',')}})`);
+  return `model.layers.${m[1]}.${GGUF_PARTS[m[2]!]}.${m[3]}`;
+}
+
+/** llama.cpp's name of an HF tensor (the inverse of hfName). */
+export function ggufName(hf: string): string {
+  const top = HF_TOP.get(hf);
+  if (top) return top;
+  const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hf);
+  const part = m && HF_PARTS.get(m[2]!);
+  if (!part) throw new Error(`gguf: no GGUF name for ${hf}`);
+  return `blk.${m![1]}.${part}.${m![3]}`;
 }
 
 /** HF's config.json for the GGUF's model. */
@@ -297,7 +311,6 @@ export function convertGguf(opts: ConvertGgufOptions): { arch: string; config: R
   checkReadable(g);
   const weights = ggufWeights(g, config, opts.progress?.(g.tensors.size));
   mkdirSync(opts.out, { recursive: true });
-  config.torch_dtype = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[opts.dtype ?? 'F32'];
   if (tok.eosIds.length) config.eos_token_id = tok.eosIds.length === 1 ? tok.eosIds[0] : tok.eosIds;
   writeJsonAtomic(join(opts.out, 'tokenizer.json'), tok.json);
   writeJsonAtomic(join(opts.out, 'tokenizer_config.json'), tok.config);

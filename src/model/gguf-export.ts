@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fail } from '../util/errors.js';
 import { type ModelConfig, expectedTensorShapes, loadConfig, parseConfig } from './config.js';
 import { GGML_TYPES, type GgufTensorToWrite, type GgufTyped, type GgufValue, typed, writeGguf } from './gguf.js';
-import { GGUF_PRE_TOKENIZERS } from './gguf-convert.js';
+import { GGUF_PRE_TOKENIZERS, ggufName } from './gguf-convert.js';
 import { permuteToInterleaved } from './llama2c.js';
 import { ropeParameters } from './rope.js';
 import { loadWeights } from './weights.js';
@@ -29,24 +29,6 @@ export function ggufArch(cfg: ModelConfig, file: string): 'llama' | 'qwen2' | 'q
   if (cfg.family === 'qwen3') return 'qwen3';
   return 'llama';
 }
-
-const GGUF_NAMES: [RegExp, string][] = [
-  [/^model\.embed_tokens\.weight$/, 'token_embd.weight'],
-  [/^model\.norm\.weight$/, 'output_norm.weight'],
-  [/^lm_head\.weight$/, 'output.weight'],
-  [/^model\.layers\.(\d+)\.input_layernorm\.weight$/, 'blk.$1.attn_norm.weight'],
-  [/^model\.layers\.(\d+)\.post_attention_layernorm\.weight$/, 'blk.$1.ffn_norm.weight'],
-  [/^model\.layers\.(\d+)\.self_attn\.([qkv])_proj\.(weight|bias)$/, 'blk.$1.attn_$2.$3'],
-  [/^model\.layers\.(\d+)\.self_attn\.o_proj\.(weight|bias)$/, 'blk.$1.attn_output.$2'],
-  [/^model\.layers\.(\d+)\.self_attn\.([qk])_norm\.weight$/, 'blk.$1.attn_$2_norm.weight'],
-  [/^model\.layers\.(\d+)\.mlp\.(gate|up|down)_proj\.weight$/, 'blk.$1.ffn_$2.weight'],
-];
-/** llama.cpp's name of an HF tensor. */
-export const ggufName = (hf: string): string => {
-  const hit = GGUF_NAMES.find(([re]) => re.test(hf));
-  if (!hit) throw new Error(`gguf export: no GGUF name for ${hf}`);
-  return hf.replace(hit[0], hit[1]);
-};
 
 /** Architecture metadata and rope_freqs for a config. */
 function modelMetadata(cfg: ModelConfig, arch: string, file: string): { md: Map<string, GgufValue | GgufTyped>; ropeFreqs: Float32Array | null } {

@@ -7,6 +7,7 @@ import type { Backend, CompiledGraph, HostArray } from '../runtime/backend.js';
 import { GraphCache } from '../runtime/backend.js';
 import type { ModelAdapter } from './adapter.js';
 import type { ModelConfig } from './config.js';
+import { headWeightName } from './decoder.js';
 import { type ForwardSpec, HEAD_COPY_INPUT, buildForward } from './forward.js';
 import { type RowLayout, biasFeeds, sequenceLayout } from './masks.js';
 import { Rope } from './rope.js';
@@ -220,7 +221,7 @@ export class CausalLM {
 
   /** The output layer transposed, [C, V] (remade when the head's values have changed). */
   private headCopy(): Float32Array {
-    const name = this.cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    const name = headWeightName(this.cfg);
     const w = this.weights.get(name);
     if (!w) throw new Error(`missing weight ${name}`);
     if (!this.head || !this.head.matches(w)) this.head = new HeadCopy(w, this.cfg.vocabSize, this.cfg.hiddenSize);

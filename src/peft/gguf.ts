@@ -11,8 +11,8 @@
  */
 import { PlumError, fail } from '../util/errors.js';
 import { GGML_TYPES, type GgufTensorToWrite, type GgufTyped, type GgufValue, readGguf, readGgufTensor, typed, writeGguf } from '../model/gguf.js';
-import { hfName } from '../model/gguf-convert.js';
-import { ggufArch, ggufName } from '../model/gguf-export.js';
+import { ggufName, hfName } from '../model/gguf-convert.js';
+import { ggufArch } from '../model/gguf-export.js';
 import { permuteForRotateHalf, permuteToInterleaved } from '../model/llama2c.js';
 import { loraModules, loraParamName } from './lora.js';
 import { restoreAdapter } from './registry.js';
