@@ -178,6 +178,91 @@ test('k-quant blocks (Q4_K, Q5_K, Q6_K) decode as ggml does, element by element'
   }
 });
 
+test('Q2_K, Q3_K, IQ4_NL and IQ4_XS blocks decode as ggml\'s dequantize_row_* loops do', () => {
+  let seed = 11;
+  const byte = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
+  const half = (b: Buffer, o: number): number => {
+    const h = b.readUInt16LE(o);
+    return 2 ** (((h >> 10) & 31) - 15) * (1 + (h & 1023) / 1024);
+  };
+  const randomBlocks = (size: number, blocks: number, halves: number[]): Buffer => {
+    const buf = Buffer.alloc(size * blocks);
+    for (let i = 0; i < buf.length; i++) buf[i] = byte();
+    // positive normal f16 scales (0.25 x 1.f) where the format keeps them
+    for (let k = 0; k < blocks; k++) for (const at of halves) buf.writeUInt16LE(0x3400 | (byte() & 0x3ff), k * size + at);
+    return buf;
+  };
+  const levels = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+  const expectClose = (got: Float32Array, want: number[], what: string): void => {
+    assert.equal(got.length, want.length);
+    for (let e = 0; e < want.length; e++) assert.ok(Math.abs(got[e]! - want[e]!) <= 1e-6 * Math.max(1, Math.abs(want[e]!)), `${what}, element ${e}: ${got[e]} vs ${want[e]}`);
+  };
+  const blocks = 3;
+  { // Q2_K, as the reference loop walks it: two halves of 128, four shifts, two scales of 16 each
+    const buf = randomBlocks(84, blocks, [80, 82]);
+    const want: number[] = [];
+    for (let k = 0; k < blocks; k++) {
+      const o = k * 84;
+      const [d, dmin] = [half(buf, o + 80), half(buf, o + 82)];
+      let is = 0;
+      for (let n = 0, q = o + 16; n < 256; n += 128, q += 32) {
+        for (let shift = 0; shift < 8; shift += 2) {
+          for (const off of [0, 16]) {
+            const sc = buf[o + is++]!;
+            for (let l = 0; l < 16; l++) want.push(d * (sc % 16) * (Math.floor(buf[q + l + off]! / 2 ** shift) % 4) - dmin * Math.floor(sc / 16));
+          }
+        }
+      }
+    }
+    expectClose(dequantize(buf, GGML_TYPES.Q2_K, 256 * blocks), want, 'Q2_K');
+  }
+  { // Q3_K: the 12 scale bytes unpacked as four little-endian words with ggml's masks
+    const buf = randomBlocks(110, blocks, [108]);
+    const want: number[] = [];
+    for (let k = 0; k < blocks; k++) {
+      const o = k * 110;
+      const d = half(buf, o + 108);
+      const aux = [0, 1, 2].map((w) => buf.readUInt32LE(o + 96 + 4 * w));
+      const [m1, m2] = [0x03030303, 0x0f0f0f0f];
+      const words = [(aux[0]! & m2) | (((aux[2]! >>> 0) & m1) << 4), (aux[1]! & m2) | (((aux[2]! >>> 2) & m1) << 4), ((aux[0]! >>> 4) & m2) | (((aux[2]! >>> 4) & m1) << 4), ((aux[1]! >>> 4) & m2) | (((aux[2]! >>> 6) & m1) << 4)];
+      const scales = words.flatMap((w) => [0, 1, 2, 3].map((i) => ((w >>> (8 * i)) & 255) - 32));
+      let [is, m] = [0, 1];
+      for (let n = 0, q = o + 32; n < 256; n += 128, q += 32) {
+        for (let shift = 0; shift < 8; shift += 2, m *= 2) {
+          for (const off of [0, 16]) {
+            const dl = d * scales[is++]!;
+            for (let l = 0; l < 16; l++) want.push(dl * ((Math.floor(buf[q + l + off]! / 2 ** shift) % 4) - (buf[o + l + off]! & m ? 0 : 4)));
+          }
+        }
+      }
+    }
+    expectClose(dequantize(buf, GGML_TYPES.Q3_K, 256 * blocks), want, 'Q3_K');
+  }
+  { // IQ4_NL: blocks of 32, one f16 scale, nibbles index the 16 levels (low nibbles first)
+    const buf = randomBlocks(18, 8, [0]);
+    const want: number[] = [];
+    for (let k = 0; k < 8; k++) {
+      const o = k * 18;
+      for (const hi of [false, true]) for (let j = 0; j < 16; j++) want.push(half(buf, o) * levels[hi ? buf[o + 2 + j]! >> 4 : buf[o + 2 + j]! & 15]!);
+    }
+    expectClose(dequantize(buf, GGML_TYPES.IQ4_NL, 32 * 8), want, 'IQ4_NL');
+  }
+  { // IQ4_XS: as IQ4_NL in 8 sub-blocks of 32 per 256, with 6-bit sub-block scales minus 32
+    const buf = randomBlocks(136, blocks, [0]);
+    const want: number[] = [];
+    for (let k = 0; k < blocks; k++) {
+      const o = k * 136;
+      const sh = buf.readUInt16LE(o + 2);
+      for (let ib = 0; ib < 8; ib++) {
+        const low = Math.floor(buf[o + 4 + Math.floor(ib / 2)]! / (ib % 2 ? 16 : 1)) % 16;
+        const dl = half(buf, o) * (low + 16 * (Math.floor(sh / 4 ** ib) % 4) - 32);
+        for (const hi of [false, true]) for (let j = 0; j < 16; j++) { const q = buf[o + 8 + 16 * ib + j]!; want.push(dl * levels[hi ? Math.floor(q / 16) : q % 16]!); }
+      }
+    }
+    expectClose(dequantize(buf, GGML_TYPES.IQ4_XS, 256 * blocks), want, 'IQ4_XS');
+  }
+});
+
 /** llama.cpp's `permute` (convert_hf_to_gguf.py): HF rotate-half rows -> interleaved pairs. */
 function toInterleaved(w: Float32Array, heads: number, cols: number): Float32Array {
   const Dh = w.length / heads / cols;
@@ -321,8 +406,8 @@ test('bad GGUF input: one-line errors naming the file and the problem', () => {
   const info = q.tensors.get('blk.0.attn_q.weight')!;
   const patched = Buffer.from(bytes);
   const at = patched.indexOf(Buffer.from('blk.0.attn_q.weight')) + 'blk.0.attn_q.weight'.length + 4 + 8 * info.shape.length;
-  patched.writeUInt32LE(GGML_TYPES.Q3_K, at);
-  writeFileSync(join(dir, 'q3k.gguf'), patched);
-  expectFail(join(dir, 'q3k.gguf'), /q3k\.gguf: tensor blk\.0\.attn_q\.weight is Q3_K, which Plum cannot read yet \(readable: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K, BF16\)/);
+  patched.writeUInt32LE(GGML_TYPES.IQ2_XXS, at);
+  writeFileSync(join(dir, 'iq2.gguf'), patched);
+  expectFail(join(dir, 'iq2.gguf'), /iq2\.gguf: tensor blk\.0\.attn_q\.weight is IQ2_XXS, which Plum cannot read yet \(readable: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, BF16\)/);
   assert.equal(readGgufTensor(readGguf(join(dir, 'ok.gguf')), 'blk.0.attn_q.weight').length, info.shape[0]! * info.shape[1]!);
 });

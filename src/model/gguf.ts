@@ -1,7 +1,7 @@
 /**
  * GGUF (llama.cpp's model file, versions 2 and 3): metadata, tensor directory, tensor data as
- * float32 (F32, F16, BF16 and the block formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K
- * dequantized as ggml's dequantize_row_* do), and a
+ * float32 (F32, F16, BF16 and the block formats Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K,
+ * Q5_K, Q6_K, IQ4_NL, IQ4_XS dequantized as ggml's dequantize_row_* do), and a
  * writer for F32 / F16 / BF16 / Q8_0 (tests and exports).
  *
  * Layout (little-endian): "GGUF", u32 version, u64 tensor count, u64 metadata count; metadata as
@@ -36,10 +36,27 @@ const BLOCKS: Partial<Record<number, { n: number; bytes: number }>> = {
   [GGML_TYPES.Q4_1]: { n: 32, bytes: 20 },
   [GGML_TYPES.Q5_0]: { n: 32, bytes: 22 },
   [GGML_TYPES.Q5_1]: { n: 32, bytes: 24 },
+  [GGML_TYPES.Q2_K]: { n: 256, bytes: 84 },
+  [GGML_TYPES.Q3_K]: { n: 256, bytes: 110 },
   [GGML_TYPES.Q4_K]: { n: 256, bytes: 144 },
   [GGML_TYPES.Q5_K]: { n: 256, bytes: 176 },
   [GGML_TYPES.Q6_K]: { n: 256, bytes: 210 },
+  [GGML_TYPES.IQ4_NL]: { n: 32, bytes: 18 },
+  [GGML_TYPES.IQ4_XS]: { n: 256, bytes: 136 },
 };
+
+/** The 16 non-uniform levels of IQ4_NL and IQ4_XS (ggml's kvalues_iq4nl). */
+const IQ4_LEVELS = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
+
+/**
+ * The 6-bit scale of sub-block i (0..15) of a Q3_K block's 12 packed bytes at `o`: the low 4
+ * bits are nibbles of bytes 0-7 (low nibbles for i < 8), the high 2 bits are pairs of bytes 8-11.
+ */
+function scaleQ3K(buf: Buffer, o: number, i: number): number {
+  const low = i < 8 ? buf[o + i]! & 15 : buf[o + i - 8]! >> 4;
+  const high = (buf[o + 8 + (i & 3)]! >> (2 * (i >> 2))) & 3;
+  return low | (high << 4);
+}
 
 /** The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K block's 12 packed bytes at `o` (ggml's get_scale_min_k4). */
 function scaleMinK4(buf: Buffer, o: number, j: number): [number, number] {
@@ -280,6 +297,67 @@ export function dequantize(buf: Buffer, type: number, n: number): Float32Array {
           const hi = (buf[qs + j]! >> 4) | (((qh >>> (j + 16)) & 1) << 4);
           out[b * 32 + j] = q51 ? d * lo + m : d * (lo - 16);
           out[b * 32 + j + 16] = q51 ? d * hi + m : d * (hi - 16);
+        }
+      }
+      return out;
+    }
+    case GGML_TYPES.Q2_K: {
+      // scales[16] (4-bit scale | 4-bit min << 4), qs[64], f16 d, f16 dmin; 16 sub-blocks of 16:
+      // element 128 h + 32 j + l (l < 32) is bits 2j..2j+1 of qs[32 h + l], sub-block 8 h + 2 j + (l >= 16)
+      for (let b = 0; b < n / 256; b++) {
+        const o = b * 84;
+        const d = h(o + 80);
+        const dmin = h(o + 82);
+        for (let e = 0; e < 256; e++) {
+          const [hf, j, l] = [e >> 7, (e >> 5) & 3, e & 31];
+          const sc = buf[o + 8 * hf + 2 * j + (l >> 4)]!;
+          const q = (buf[o + 16 + 32 * hf + l]! >> (2 * j)) & 3;
+          out[b * 256 + e] = d * (sc & 15) * q - dmin * (sc >> 4);
+        }
+      }
+      return out;
+    }
+    case GGML_TYPES.Q3_K: {
+      // hmask[32], qs[64], scales[12] (6-bit, offset 32), f16 d; the layout of Q2_K's low bits, and
+      // a third bit: bit (4 h + j) of hmask[l], which when clear subtracts 4
+      for (let b = 0; b < n / 256; b++) {
+        const o = b * 110;
+        const d = h(o + 108);
+        for (let e = 0; e < 256; e++) {
+          const [hf, j, l] = [e >> 7, (e >> 5) & 3, e & 31];
+          const sc = scaleQ3K(buf, o + 96, 8 * hf + 2 * j + (l >> 4)) - 32;
+          const low = (buf[o + 32 + 32 * hf + l]! >> (2 * j)) & 3;
+          const q = low - ((buf[o + l]! >> (4 * hf + j)) & 1 ? 0 : 4);
+          out[b * 256 + e] = d * sc * q;
+        }
+      }
+      return out;
+    }
+    case GGML_TYPES.IQ4_NL: // f16 d, u8 qs[16]: x[j] = d L[lo(qs[j])], x[j + 16] = d L[hi(qs[j])] with L the 16 levels
+      for (let b = 0; b < n / 32; b++) {
+        const o = b * 18;
+        const d = h(o);
+        for (let j = 0; j < 16; j++) {
+          out[b * 32 + j] = d * IQ4_LEVELS[buf[o + 2 + j]! & 15]!;
+          out[b * 32 + j + 16] = d * IQ4_LEVELS[buf[o + 2 + j]! >> 4]!;
+        }
+      }
+      return out;
+    case GGML_TYPES.IQ4_XS: {
+      // f16 d, u16 scales_h, u8 scales_l[4], qs[128]: 8 sub-blocks of 32 as IQ4_NL's, each with a
+      // 6-bit scale (4 low bits from scales_l, 2 high from scales_h) offset by 32
+      for (let b = 0; b < n / 256; b++) {
+        const o = b * 136;
+        const d = h(o);
+        const sh = buf.readUInt16LE(o + 2);
+        for (let s = 0; s < 8; s++) {
+          const ls = ((buf[o + 4 + (s >> 1)]! >> (4 * (s & 1))) & 15) | (((sh >> (2 * s)) & 3) << 4);
+          const dl = d * (ls - 32);
+          const qs = o + 8 + 16 * s;
+          for (let j = 0; j < 16; j++) {
+            out[b * 256 + 32 * s + j] = dl * IQ4_LEVELS[buf[qs + j]! & 15]!;
+            out[b * 256 + 32 * s + j + 16] = dl * IQ4_LEVELS[buf[qs + j]! >> 4]!;
+          }
         }
       }
       return out;
