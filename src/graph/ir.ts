@@ -6,7 +6,7 @@
  * Builders (ops.ts) append nodes to the graph of their first input, so model code reads
  * like ordinary tensor code: `add(matmul(x, w), b)`.
  */
-export type DType = 'float32' | 'int64' | 'bool';
+export type DType = 'float32' | 'int64' | 'bool' | 'uint8';
 export type Shape = readonly number[];
 
 export interface TypeInfo {
@@ -113,8 +113,8 @@ export class Graph {
     return v;
   }
 
-  constant(data: Float32Array | BigInt64Array | Uint8Array, shape: Shape): Value {
-    const dtype: DType = data instanceof Float32Array ? 'float32' : data instanceof BigInt64Array ? 'int64' : 'bool';
+  constant(data: Float32Array | BigInt64Array | Uint8Array, shape: Shape, bytes: 'bool' | 'uint8' = 'bool'): Value {
+    const dtype: DType = data instanceof Float32Array ? 'float32' : data instanceof BigInt64Array ? 'int64' : bytes;
     if (data.length !== numel(shape)) throw new Error(`constant: ${data.length} values for shape [${shape.join(',')}]`);
     return new Value(this, this.nextId++, [...shape], dtype, 'const', null, null, data);
   }

@@ -220,3 +220,15 @@ test('ONNX emission: an output also read by another node is named directly (no I
   assert.deepEqual([...(out.echo as Float32Array)], [1, 2, 3, 4]);
   assert.equal((out.total as Float32Array)[0], 4 + 16 + 36 + 64);
 });
+
+test('uint8 inputs and constants reach ONNX Runtime as uint8 (quantized weights, bench/quant-gemv.ts)', async () => {
+  const g = new Graph();
+  const x = g.input('x', [4], 'uint8');
+  const c = g.constant(Uint8Array.from([1, 2, 3, 250]), [4], 'uint8');
+  assert.equal(x.dtype, 'uint8');
+  assert.equal(c.dtype, 'uint8');
+  assert.equal(g.constant(Uint8Array.from([1, 0]), [2]).dtype, 'bool', 'a Uint8Array constant is bool unless asked');
+  const r = await backend.compile({ y: op.add(op.cast(x, 'float32'), op.cast(c, 'float32')) });
+  const out = await r.run({ x: Uint8Array.from([0, 7, 255, 5]) });
+  assert.deepEqual([...(out.y as Float32Array)], [1, 9, 258, 255]);
+});

@@ -6,7 +6,7 @@ import { type Attrs, type DType, type Node, type OpDef, type Shape, type TypeInf
 
 // ---------------------------------------------------------------- helpers
 
-const ONNX_DTYPE: Record<DType, number> = { float32: 1, int64: 7, bool: 9 };
+const ONNX_DTYPE: Record<DType, number> = { float32: 1, int64: 7, bool: 9, uint8: 2 };
 export { ONNX_DTYPE };
 
 const normAxis = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);

@@ -8,7 +8,7 @@ import type { Value } from '../graph/ir.js';
 import { emitOnnx } from '../graph/onnx.js';
 import type { Backend, CompiledGraph, HostArray } from './backend.js';
 
-const ORT_TYPE = { float32: 'float32', int64: 'int64', bool: 'bool' } as const;
+const ORT_TYPE = { float32: 'float32', int64: 'int64', bool: 'bool', uint8: 'uint8' } as const;
 
 export interface OrtOptions {
   threads?: number;
