@@ -50,9 +50,14 @@ class Emitter implements OnnxEmitter {
   private counter = 0;
   /** Non-default operator domains used (each gets an opset import). */
   readonly domains = new Set<string>();
+  /** @param taken names the graph's inputs and outputs already use: generated names avoid them */
+  constructor(private readonly taken: ReadonlySet<string> = new Set()) {}
 
   fresh(prefix: string): string {
-    return `${prefix}_${this.counter++}`;
+    let n: string;
+    do n = `${prefix}_${this.counter++}`;
+    while (this.taken.has(n));
+    return n;
   }
 
   node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, OnnxAttr> = {}, domain = ''): void {
@@ -108,13 +113,16 @@ export interface EmittedModel {
  * output are left out of the model.
  */
 export function emitOnnx(outputs: Record<string, Value>, graphName = 'plum'): EmittedModel {
-  const e = new Emitter();
   const names = new Map<Value, string>();
   const outVals = Object.values(outputs);
   const nodes = reachableNodes(outVals);
   const used = new Set<Value>();
   for (const n of nodes) for (const i of n.inputs) used.add(i);
   for (const v of outVals) used.add(v);
+  // graph input and output names are the caller's: generated names (v12, Mul_3) must not repeat them
+  const taken = new Set(Object.keys(outputs));
+  for (const v of used) if (v.kind === 'input') taken.add(v.name!);
+  const e = new Emitter(taken);
 
   const graph = new ProtoWriter();
   const inputNames: string[] = [];
@@ -132,7 +140,7 @@ export function emitOnnx(outputs: Record<string, Value>, graphName = 'plum'): Em
   const nameOf = (v: Value): string => {
     let n = names.get(v);
     if (!n) {
-      n = `v${v.id}`;
+      n = taken.has(`v${v.id}`) ? e.fresh(`v${v.id}`) : `v${v.id}`;
       names.set(v, n);
     }
     return n;

@@ -232,3 +232,18 @@ test('uint8 inputs and constants reach ONNX Runtime as uint8 (quantized weights,
   const out = await r.run({ x: Uint8Array.from([0, 7, 255, 5]) });
   assert.deepEqual([...(out.y as Float32Array)], [1, 9, 258, 255]);
 });
+
+test('graph inputs and outputs may have names of the form the emitter generates (v12, Mul_3)', async () => {
+  const g = new Graph();
+  const names = ['v0', 'v1', 'v2', 'v5', 'Mul_0', 'Add_1', 'init_0'];
+  const xs = names.map((n) => g.input(n, [2]));
+  let y = op.mul(xs[0]!, 2);
+  for (const x of xs.slice(1)) y = op.add(op.mul(y, x), 1);
+  const r = await backend.compile({ v3: y, Mul_2: op.mul(xs[1]!, 3) });
+  const feeds = Object.fromEntries(names.map((n, i) => [n, Float32Array.from([i + 1, -(i + 1)])]));
+  const out = await r.run(feeds);
+  let want = [2 * 1, 2 * -1];
+  for (let i = 1; i < names.length; i++) want = want.map((w, j) => w * (j ? -(i + 1) : i + 1) + 1);
+  assert.deepEqual([...(out.v3 as Float32Array)], want);
+  assert.deepEqual([...(out.Mul_2 as Float32Array)], [6, -6]);
+});
