@@ -126,9 +126,19 @@ export function embed(w: WeightInputs, ids: Value): Value {
  * itself: an adapter's own embedding alone leaves the head as it was, as PEFT's modules_to_save
  * does without ensure_weight_tying.
  */
-export function lmHead(w: WeightInputs, hidden: Value): Value {
-  const head = w.isReplaced('lm_head.weight') ? w.get('lm_head.weight') : w.base(headWeightName(w.cfg));
-  return linear(hidden, head); // [..., V]
+/** The output layer's weight [V, C]: an adapter's own head, else the base head (the embedding when tied). */
+export function headWeight(w: WeightInputs): Value {
+  return w.isReplaced('lm_head.weight') ? w.get('lm_head.weight') : w.base(headWeightName(w.cfg));
+}
+
+/** Logits [..., V]; the adapter's `linear` hook sees the output layer as module `lm_head`. */
+export function lmHead(w: WeightInputs, hidden: Value, hooks: DecoderHooks = {}): Value {
+  return withHeadHook(hooks, hidden, linear(hidden, headWeight(w))); // [..., V]
+}
+
+/** The output layer's product `y` = hidden W^T (however it was multiplied) through the adapter's hook. */
+export function withHeadHook(hooks: DecoderHooks, hidden: Value, y: Value): Value {
+  return hooks.linear ? hooks.linear('lm_head', hidden, y) : y;
 }
 
 /** The base weight the output layer multiplies by: the embedding in a tied model. */

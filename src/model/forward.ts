@@ -15,7 +15,7 @@ import { targetLogProbs } from '../graph/nn.js';
 import type { ModelAdapter } from './adapter.js';
 import type { ModelConfig } from './config.js';
 import { mixedWindows } from './masks.js';
-import { type KV, WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from './decoder.js';
+import { type KV, WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens, withHeadHook } from './decoder.js';
 
 export interface ForwardSpec {
   B: number;
@@ -82,18 +82,19 @@ export function buildForward(cfg: ModelConfig, spec: ForwardSpec, adapter?: Mode
   if (spec.output === 'logprobs') {
     const targets = g.input('targets', [B, T], 'int64');
     const h = op.reshape(op.slice(hidden, 1, N, Tp), [B * T, cfg.hiddenSize]);
-    outputs.logprobs = op.reshape(targetLogProbs(lmHead(w, h), op.reshape(targets, [B * T])), [B, T]);
+    outputs.logprobs = op.reshape(targetLogProbs(lmHead(w, h, hooks), op.reshape(targets, [B * T])), [B, T]);
   } else if (spec.output === 'last-logits') {
     const idx = g.input('last_idx', [B, 1, 1], 'int64'); // index into T'
     const h = op.gatherElements(hidden, op.expand(idx, [B, 1, cfg.hiddenSize]), 1); // [B, 1, C]
     if (spec.headCopy && !w.isReplaced('lm_head.weight')) {
       if (B !== 1 || T !== 1) throw new Error(`forward: a transposed head is for one row and one position, not ${B}x${T}`);
-      outputs.logits = op.matmul(op.reshape(h, [1, cfg.hiddenSize]), g.input(HEAD_COPY_INPUT, [cfg.hiddenSize, cfg.vocabSize])); // [1, V]
+      const h1 = op.reshape(h, [1, cfg.hiddenSize]);
+      outputs.logits = withHeadHook(hooks, h1, op.matmul(h1, g.input(HEAD_COPY_INPUT, [cfg.hiddenSize, cfg.vocabSize]))); // [1, V]
     } else {
-      outputs.logits = op.reshape(lmHead(w, h), [B, cfg.vocabSize]);
+      outputs.logits = op.reshape(lmHead(w, h, hooks), [B, cfg.vocabSize]);
     }
   } else {
-    outputs.logits = lmHead(w, op.slice(hidden, 1, N, Tp)); // [B, T, V]
+    outputs.logits = lmHead(w, op.slice(hidden, 1, N, Tp), hooks); // [B, T, V]
   }
   if (spec.present) {
     present.forEach((kv, l) => {

@@ -117,3 +117,35 @@ for (const arch of ['llama', 'qwen3'] as const) {
     assert.match(bad.stderr, /config\.json: not a GGUF file/);
   });
 }
+
+test('a LoRA on lm_head: exported as output.weight\'s LoRA for an untied model and read back by convert gguf-lora; refused by name for a tied one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plum-lora-gguf-head-'));
+  assert.equal(plum('init', '--arch', 'llama', '--preset', 'tiny', '--seed', '3', '--out', join(dir, 'tied')).status, 0);
+  const tied = loadModel(join(dir, 'tied'), backend);
+  const headLora: MethodConfig = { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'lm_head'], rslora: false };
+  const t = await createAdapter(headLora, baseModelOf(tied), 1);
+  saveAdapter(join(dir, 'tied-lora'), t, baseModelOf(tied), join(dir, 'tied'));
+  const refused = plum('export', 'gguf', '--model', join(dir, 'tied'), '--adapter', join(dir, 'tied-lora'), '--out', join(dir, 'x.gguf'));
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /export gguf --adapter: a LoRA on the tied lm_head has no llama\.cpp GGUF LoRA form .* merge it/);
+  // the same model untied: a head of its own
+  const weights = new Map(tied.lm.weights);
+  weights.set('lm_head.weight', weights.get('model.embed_tokens.weight')!.map((x, i) => x + 0.01 * Math.sin(i)));
+  saveModelFolder(join(dir, 'untied'), { ...tied.cfg.raw, tie_word_embeddings: false }, weights);
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) spawnSync('cp', [join(dir, 'tied', f), join(dir, 'untied', f)]);
+  const m = loadModel(join(dir, 'untied'), backend);
+  const base = baseModelOf(m);
+  const a = await createAdapter(headLora, base, 2);
+  let k = 0;
+  for (const p of a.params) for (let i = 0; i < p.data.length; i++) p.data[i]! += 0.03 * Math.cos(++k);
+  exportLoraGguf(a, base, join(dir, 'lora.gguf'), 'f32');
+  const g = readGguf(join(dir, 'lora.gguf'));
+  assert.deepEqual(g.tensors.get('output.weight.lora_a')!.shape, [2, m.cfg.hiddenSize]);
+  assert.deepEqual(g.tensors.get('output.weight.lora_b')!.shape, [m.cfg.vocabSize, 2]);
+  const r = plum('convert', 'gguf-lora', '--model', join(dir, 'untied'), '--lora', join(dir, 'lora.gguf'), '--out', join(dir, 'peft'));
+  assert.equal(r.status, 0, r.stderr);
+  const back = loadAdapter(join(dir, 'peft'), base);
+  const ids = m.tokenizer.encode('Once upon a time');
+  const [l1, l2] = [await m.lm.logits(ids, a), await m.lm.logits(ids, back)];
+  for (let i = 0; i < ids.length; i++) assert.ok(maxDiff(l1[i]!, l2[i]!) < 1e-5, `position ${i}: ${maxDiff(l1[i]!, l2[i]!)}`);
+});

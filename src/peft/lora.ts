@@ -6,11 +6,15 @@
  * backward pass (as PEFT and the DoRA paper do), so DoRA also starts as the identity.
  * A [r, in] starts Kaiming-uniform, B [out, r] starts at zero, so the adapter starts as the
  * identity. Saved with PEFT's names: base_model.model.<module>.lora_A.weight / lora_B.weight.
+ * Targets are the layers' projections and, when named (PEFT never puts it in "all-linear"), the
+ * output layer `lm_head`: in a tied model its LoRA changes the head's product, not the embedding.
  */
 import { linear } from '../graph/nn.js';
+import { headWeight } from '../model/decoder.js';
 import * as op from '../graph/ops.js';
 import type { Value } from '../graph/ir.js';
 import { expectedTensorShapes, type ModelConfig } from '../model/config.js';
+import { headWeightName } from '../model/decoder.js';
 import { fail } from '../util/errors.js';
 import { rng, uniform } from '../util/random.js';
 import type { BaseModel, LoraConfig, Method, Param, PeftAdapter } from './types.js';
@@ -35,16 +39,23 @@ function matches(t: string | string[], name: string): boolean {
 /** PEFT's shorthand for every linear layer but the output head. */
 export const isAllLinear = (t: string | string[]): boolean => typeof t === 'string' && t.toLowerCase() === 'all-linear';
 
+/** The output layer's module name (a LoRA target only when named). */
+export const HEAD_MODULE = 'lm_head';
+
 /** Does a module name match the config's targets (PEFT rules; "all-linear" = every projection) and not its exclusions? */
 export function isTarget(config: LoraConfig, name: string): boolean {
   const m = LINEAR_RE.exec(name);
-  if (!m) return false;
-  if (config.layers && !config.layers.includes(Number(m[1]))) return false;
+  if (!m && name !== HEAD_MODULE) return false;
+  // PEFT's layers_to_transform keeps only modules with a layer index
+  if (config.layers && (!m || !config.layers.includes(Number(m[1])))) return false;
   if (config.excludeModules && matches(config.excludeModules, name)) return false;
   const t = config.targetModules;
-  if (isAllLinear(t)) return true; // the LM head is never a target here
+  if (isAllLinear(t)) return m !== null; // PEFT's all-linear leaves the output layer out
   return matches(t, name);
 }
+
+/** The base tensor a targeted module multiplies by: the embedding for a tied model's lm_head. */
+export const moduleWeightName = (cfg: ModelConfig, module: string): string => (module === HEAD_MODULE ? headWeightName(cfg) : `${module}.weight`);
 
 /** PEFT's get_pattern_key: the first pattern that matches the end of the module path (after a dot). */
 function patternValue<T>(pattern: Record<string, T> | undefined, name: string): T | undefined {
@@ -56,7 +67,9 @@ export const loraScale = (alpha: number, r: number, rslora: boolean): number => 
 
 export function loraModules(cfg: ModelConfig, config: LoraConfig): LoraModule[] {
   const mods: LoraModule[] = [];
-  for (const [tensor, shape] of expectedTensorShapes(cfg)) {
+  const shapes = new Map(expectedTensorShapes(cfg));
+  if (cfg.tieWordEmbeddings) shapes.set(HEAD, [cfg.vocabSize, cfg.hiddenSize]); // the tied head is a module too
+  for (const [tensor, shape] of shapes) {
     if (!tensor.endsWith('.weight') || shape.length !== 2) continue;
     const name = tensor.slice(0, -'.weight'.length);
     if (!isTarget(config, name)) continue;
@@ -65,7 +78,7 @@ export function loraModules(cfg: ModelConfig, config: LoraConfig): LoraModule[] 
     mods.push({ name, inFeatures: shape[1]!, outFeatures: shape[0]!, r, scale: loraScale(alpha, r, config.rslora) });
   }
   if (mods.length === 0) {
-    fail(`lora: target modules ${JSON.stringify(config.targetModules)} match no linear layer (names look like model.layers.0.self_attn.q_proj; use q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj or all-linear)`);
+    fail(`lora: target modules ${JSON.stringify(config.targetModules)} match no linear layer (names look like model.layers.0.self_attn.q_proj; use q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj, all-linear, or lm_head for the output layer)`);
   }
   return mods;
 }
@@ -119,11 +132,11 @@ const doraGainName = (module: string): string => `lora.${module}.G`;
  * DoRA's gains m / ||W + s B A||_row for every module, without forming W + s B A:
  * ||W_o + s B_o A||^2 = ||W_o||^2 + 2 s B_o . (W A^T)_o + s^2 B_o (A A^T) B_o^T (float64).
  */
-function doraGains(mods: LoraModule[], byName: Map<string, Param>, weights: Map<string, Float32Array>): Record<string, Float32Array> {
+function doraGains(mods: LoraModule[], byName: Map<string, Param>, weights: Map<string, Float32Array>, weightNames: Map<string, string>): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const m of mods) {
     const { inFeatures: I, outFeatures: O, r, scale: s } = m;
-    const W = weights.get(`${m.name}.weight`)!;
+    const W = weights.get(weightNames.get(m.name)!)!;
     const A = byName.get(loraParamName(m.name, 'A'))!.data;
     const B = byName.get(loraParamName(m.name, 'B'))!.data;
     const M = byName.get(loraParamName(m.name, 'M'))!.data;
@@ -201,9 +214,14 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
     attach(g, w, opts) {
       const seed = opts?.training && config.dropout > 0 ? g.input(DROPOUT_SEED, [1], 'int64') : null;
       let salt = 0;
+      const made = new Map<string, Value>();
       const input = (n: string): Value => {
-        const p = byName.get(n)!;
-        return g.input(p.name, p.shape);
+        let v = made.get(n);
+        if (!v) {
+          const p = byName.get(n)!;
+          made.set(n, (v = g.input(p.name, p.shape)));
+        }
+        return v;
       };
       // whole-tensor copies: made now, so that training graphs differentiate them even where the
       // head is built after the decoder
@@ -230,7 +248,7 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
           // DoRA: gain g = m / ||W + s B A|| per output row [out], the norm a constant for autodiff.
           // Training graphs compute it (the factors change every step); inference graphs take it as
           // an input computed once per parameter version (inferenceFeeds): no [out, in] work per token.
-          const W = w.get(`${name}.weight`); // [out, in]
+          const W = name === HEAD_MODULE ? headWeight(w) : w.get(`${name}.weight`); // [out, in]
           let gain: Value;
           if (opts?.training) {
             const rowNorm = op.sqrt(op.reduceSumSquare(op.gemm(B, A, false, false, mod.scale, W), [1])); // [out]
@@ -248,7 +266,7 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
     feeds: () => Object.fromEntries(params.map((p) => [p.name, p.data])),
     ...(config.dora
       ? {
-          inferenceFeeds: () => (gains ??= doraGains(mods, byName, base.weights)),
+          inferenceFeeds: () => (gains ??= doraGains(mods, byName, base.weights, new Map(mods.map((m) => [m.name, moduleWeightName(base.cfg, m.name)])))),
           changed: () => {
             gains = null;
           },
@@ -271,7 +289,7 @@ export const lora: Method<LoraConfig> = {
         // DoRA's magnitude ||W + s B A|| = ||W|| (B = 0)
         const data =
           which === 'A' ? uniform(n, r, 1 / Math.sqrt(m.inFeatures))
-          : which === 'M' ? rowNorms(base.weights.get(`${m.name}.weight`)!, m.outFeatures, m.inFeatures)
+          : which === 'M' ? rowNorms(base.weights.get(moduleWeightName(base.cfg, m.name))!, m.outFeatures, m.inFeatures)
           : new Float32Array(n);
         params.push({ name: loraParamName(m.name, which), shape, data });
       }
@@ -317,7 +335,9 @@ export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32A
   for (const m of loraModules(base.cfg, a.config)) {
     const A = byName.get(loraParamName(m.name, 'A'))!.data;
     const B = byName.get(loraParamName(m.name, 'B'))!.data;
-    const W = Float32Array.from(base.weights.get(`${m.name}.weight`)!);
+    // a tied model's head starts from the embedding (or the head a modules_to_save copy gave it)
+    // and is written as a head of its own: mergedConfig unties the model
+    const W = Float32Array.from(m.name === HEAD_MODULE ? (out.get(HEAD) ?? out.get(moduleWeightName(base.cfg, m.name))!) : base.weights.get(`${m.name}.weight`)!);
     const { inFeatures: I, outFeatures: O, r, scale } = m;
     for (let o = 0; o < O; o++)
       for (let k = 0; k < r; k++) {

@@ -65,6 +65,8 @@ const methods: Array<[string, MethodConfig]> = [
   // the norm as a constant: tested separately below)
   ['dora', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], rslora: false, dora: true, doraNormGradient: true }],
   ['dora (dropout, rslora)', { kind: 'lora', r: 2, alpha: 4, dropout: 0.25, targetModules: ['q_proj', 'o_proj', 'gate_proj'], rslora: true, dora: true, doraNormGradient: true }],
+  ['lora (lm_head and q_proj)', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'lm_head'], rslora: false }],
+  ['dora (lm_head)', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'lm_head'], rslora: false, dora: true, doraNormGradient: true }],
   ['lora (modules_to_save: lm_head, model.norm)', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'], rslora: false, modulesToSave: ['lm_head', 'model.norm'] }],
   ['last-layers', { kind: 'last-layers', layers: 1, includeHead: true }],
   ['full', { kind: 'full' }],
@@ -156,7 +158,7 @@ for (const [name, config] of methods.filter(([, c]) => c.kind !== 'last-layers' 
   });
 }
 
-for (const name of ['lora', 'dora']) {
+for (const name of ['lora', 'dora', 'lora (lm_head and q_proj)', 'dora (lm_head)']) {
   test(`${name} starts as the identity, and merged weights equal the unmerged adapter`, async () => {
     const { base, lm } = makeBase();
     const config = methods.find(([n]) => n === name)![1];
@@ -165,7 +167,7 @@ for (const name of ['lora', 'dora']) {
     const l0 = await lm.logits(seq);
     const la = await lm.logits(seq, a);
     // LoRA adds exactly zero; DoRA's gain m / ||W|| is 1 up to the float32 norm
-    for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(l0[t]!, la[t]!) <= (name === 'lora' ? 0 : 1e-5), `${maxDiff(l0[t]!, la[t]!)}`);
+    for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(l0[t]!, la[t]!) <= (name.startsWith('lora') ? 0 : 1e-5), `${maxDiff(l0[t]!, la[t]!)}`);
     perturb(a);
     const merged = new CausalLM(cfg, mergeLora(base, a), backend);
     const lm1 = await lm.logits(seq, a);
@@ -562,4 +564,54 @@ describe('modules_to_save (PEFT): whole copies of modules beside the LoRA factor
     write({ modules_to_save: null }, new Map([['base_model.model.lm_head.weight', { dtype: 'F32', shape: [40, 16], data: new Float32Array(640) }]]));
     assert.throws(() => loadAdapter(dir, base), /unexpected tensor "base_model\.model\.lm_head\.weight" in a LoRA adapter \(a whole module's tensor: is its module missing from adapter_config\.json's modules_to_save\?\)/);
   });
+});
+
+test('LoRA on a tied model\'s lm_head: the head\'s product changes, the embedding does not; merged untied; PEFT names; decode with the head copy', async () => {
+  const tcfg = tinyConfig({ tie_word_embeddings: true });
+  const weights = randomWeights(tcfg, 31);
+  assert.ok(!weights.has('lm_head.weight'));
+  const base: BaseModel = { cfg: tcfg, weights, tokenizer: null as unknown as PlumTokenizer, textKV: async () => [] };
+  const a = await createAdapter({ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'lm_head'], rslora: false }, base, 3);
+  const head = a.params.filter((p) => p.name.startsWith('lora.lm_head.'));
+  assert.deepEqual(head.map((p) => [p.name, p.shape]), [['lora.lm_head.A', [2, tcfg.hiddenSize]], ['lora.lm_head.B', [tcfg.vocabSize, 2]]]);
+  perturb(a);
+  // by hand: the merged head is E + (alpha / r) B A, the embedding stays E
+  const merged = mergeLora(base, a);
+  const E = weights.get('model.embed_tokens.weight')!;
+  assert.deepEqual(merged.get('model.embed_tokens.weight'), E);
+  const [A, B] = [head[0]!.data, head[1]!.data];
+  const C = tcfg.hiddenSize;
+  let maxErr = 0;
+  for (let v = 0; v < tcfg.vocabSize; v++)
+    for (let i = 0; i < C; i++) maxErr = Math.max(maxErr, Math.abs(merged.get('lm_head.weight')![v * C + i]! - (E[v * C + i]! + 2 * (B[v * 2]! * A[i]! + B[v * 2 + 1]! * A[C + i]!))));
+  assert.ok(maxErr < 1e-6, `merged head: ${maxErr}`);
+  const rawMerged = mergedConfig(tcfg.raw, tcfg, merged);
+  assert.equal(rawMerged.tie_word_embeddings, false);
+  const lm = new CausalLM(tcfg, weights, backend, { headCopy: true });
+  const mergedLm = new CausalLM(parseConfig(rawMerged, 'config.json'), merged, backend);
+  const seq = [1, 4, 9, 16, 25, 3];
+  const [la, lmg, l0] = [await lm.logits(seq, a), await mergedLm.logits(seq), await lm.logits(seq)];
+  for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(la[t]!, lmg[t]!) < 1e-5, `position ${t}: ${maxDiff(la[t]!, lmg[t]!)}`);
+  assert.ok(maxDiff(la[5]!, l0[5]!) > 1e-3, 'the head LoRA changes the logits');
+  // decode steps (one row: the transposed head copy) go through the head's LoRA too
+  const { cache } = await lm.prefill([seq.slice(0, 3)], a, 4);
+  for (let t = 3; t < seq.length; t++) {
+    const [step] = await lm.decode(cache, [seq[t]!]);
+    assert.ok(maxDiff(step!, la[t]!) < 1e-5, `decode at ${t}: ${maxDiff(step!, la[t]!)}`);
+  }
+  // saved under PEFT's name for the module, and loaded back
+  const dir = mkdtempSync(join(tmpdir(), 'plum-lora-head-'));
+  saveAdapter(dir, a, base, 'x');
+  const tensors = readSafetensors(join(dir, 'adapter_model.safetensors')).tensors;
+  assert.deepEqual(tensors.get('base_model.model.lm_head.lora_A.weight')!.shape, [2, C]);
+  assert.deepEqual(tensors.get('base_model.model.lm_head.lora_B.weight')!.shape, [tcfg.vocabSize, 2]);
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8')).target_modules, ['q_proj', 'lm_head']);
+  const back = loadAdapter(dir, base);
+  const lb = await lm.logits(seq, back);
+  for (let t = 0; t < seq.length; t++) assert.equal(maxDiff(la[t]!, lb[t]!), 0);
+  // PEFT's all-linear and layers_to_transform leave the output layer out
+  const all = await createAdapter({ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: 'all-linear', rslora: false }, base, 3);
+  assert.ok(!all.params.some((p) => p.name.startsWith('lora.lm_head.')));
+  const layered = await createAdapter({ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'lm_head'], layers: [0], rslora: false }, base, 3);
+  assert.deepEqual(layered.params.map((p) => p.name), ['lora.model.layers.0.self_attn.q_proj.A', 'lora.model.layers.0.self_attn.q_proj.B']);
 });

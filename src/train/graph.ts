@@ -15,7 +15,7 @@ import * as op from '../graph/ops.js';
 import { targetIsMax, targetLogProbs } from '../graph/nn.js';
 import { grad } from '../graph/autodiff.js';
 import type { ModelConfig } from '../model/config.js';
-import { WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from '../model/decoder.js';
+import { type DecoderHooks, WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from '../model/decoder.js';
 import { mixedWindows } from '../model/masks.js';
 import type { PeftAdapter } from '../peft/types.js';
 import { type PreferenceLoss, preferenceLoss } from './losses.js';
@@ -31,7 +31,8 @@ export interface PolicyForward {
   weights: WeightInputs;
   /** Hidden states of the real (non-virtual) positions, flattened [B*T, C]. */
   hidden: Value;
-  adapterInputs: Map<string, Value>;
+  /** The adapter's hooks (the output layer's product goes through them: `lmHead(weights, x, hooks)`). */
+  hooks: DecoderHooks;
 }
 
 /** The shared forward of every training graph (SFT, DPO, distillation). */
@@ -56,8 +57,7 @@ export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number,
   // skip most of the masked triangle (query blocks from 256 positions).
   const { hidden } = decoder(w, { embeds, cos, sin, bias, biasWindow, past, causal: !past }, hooks); // [B, T', C]
   const real = op.reshape(op.slice(hidden, 1, N, Tp), [B * T, C]); // [B*T, C]
-  const adapterInputs = new Map(g.inputs.filter((v) => adapter.params.some((p) => p.name === v.name)).map((v) => [v.name!, v]));
-  return { graph: g, weights: w, hidden: real, adapterInputs };
+  return { graph: g, weights: w, hidden: real, hooks };
 }
 
 /**
@@ -67,8 +67,10 @@ export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number,
 export function trainableGrads(f: PolicyForward, adapter: PeftAdapter, loss: Value): Record<string, Value> {
   const wrt: Value[] = [];
   const names: string[] = [];
+  // the adapter's inputs as the whole graph uses them (the head's hook adds some after the decoder)
+  const inputs = new Map(f.graph.inputs.map((v) => [v.name!, v]));
   for (const p of adapter.params) {
-    const v = f.adapterInputs.get(p.name);
+    const v = inputs.get(p.name);
     if (!v) throw new Error(`training graph: adapter tensor ${p.name} is not used by the model`);
     wrt.push(v);
     names.push(p.name);
@@ -92,7 +94,7 @@ export function buildSftStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainSha
   const g = f.graph;
   const pos = g.input('label_pos', [s.K], 'int64');
   const labels = g.input('label_ids', [s.K], 'int64');
-  const logits = lmHead(f.weights, op.gather(f.hidden, pos)); // [K, V]
+  const logits = lmHead(f.weights, op.gather(f.hidden, pos), f.hooks); // [K, V]
   const lp = targetLogProbs(logits, labels); // [K], 0 at padding
   const lossSum = op.neg(op.reduceSum(lp, [0]));
   const correct = op.reduceSum(op.cast(targetIsMax(logits, labels), 'float32'), [0]);
@@ -115,7 +117,7 @@ function sequenceLogpsOf(f: PolicyForward, B: number, K: number): { logps: Value
   const pos = g.input('label_pos', [K], 'int64');
   const labels = g.input('label_ids', [K], 'int64');
   const rowOf = g.input('label_row', [K, B]);
-  const lp = targetLogProbs(lmHead(f.weights, op.gather(f.hidden, pos)), labels); // [K]
+  const lp = targetLogProbs(lmHead(f.weights, op.gather(f.hidden, pos), f.hooks), labels); // [K]
   return { logps: op.reshape(op.matmul(op.reshape(lp, [1, K]), rowOf), [B]), tokens: op.reduceSum(rowOf, [0]) }; // [B], [B]
 }
 
@@ -160,7 +162,7 @@ export function buildPreferenceStep(
 export function buildLogitsAt(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape): Record<string, Value> {
   const f = policyForward(cfg, adapter, s.B, s.T);
   const pos = f.graph.input('label_pos', [s.K], 'int64');
-  return { logits: lmHead(f.weights, op.gather(f.hidden, pos)) };
+  return { logits: lmHead(f.weights, op.gather(f.hidden, pos), f.hooks) };
 }
 
 /**
@@ -175,7 +177,7 @@ export function buildDistillStep(cfg: ModelConfig, adapter: PeftAdapter, s: Trai
   const pos = g.input('label_pos', [s.K], 'int64');
   const idx = g.input('teacher_idx', [s.K, J], 'int64');
   const p = g.input('teacher_p', [s.K, J]);
-  const logits = lmHead(f.weights, op.gather(f.hidden, pos)); // [K, V]
+  const logits = lmHead(f.weights, op.gather(f.hidden, pos), f.hooks); // [K, V]
   const lsm = op.logSoftmax(logits);
   const picked = op.gatherElements(lsm, idx, 1); // [K, J]
   const ce = op.neg(op.reduceSum(op.mul(picked, p), [0, 1]));
