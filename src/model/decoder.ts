@@ -73,6 +73,8 @@ export interface DecoderHooks {
    * alone, and the bias and the residual stream are added to what it returns.
    */
   rescales?(name: string): boolean;
+  /** Adjust the token embeddings `y` [B, T, C] of `ids` [B, T] (the module model.embed_tokens). */
+  embedding?(ids: Value, y: Value): Value;
 }
 
 export interface KV {
@@ -117,8 +119,10 @@ export interface DecoderOutputs {
   present: KV[]; // per layer, the new positions only: [B, Hkv, T, Dh]
 }
 
-export function embed(w: WeightInputs, ids: Value): Value {
-  return op.gather(w.get('model.embed_tokens.weight'), ids); // [B, T, C]
+/** Token embeddings [B, T, C], through the adapter's `embedding` hook (LoRA on embed_tokens). */
+export function embed(w: WeightInputs, ids: Value, hooks: DecoderHooks = {}): Value {
+  const y = op.gather(w.get('model.embed_tokens.weight'), ids); // [B, T, C]
+  return hooks.embedding ? hooks.embedding(ids, y) : y;
 }
 
 /**

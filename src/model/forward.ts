@@ -56,7 +56,7 @@ export function buildForward(cfg: ModelConfig, spec: ForwardSpec, adapter?: Mode
   const Dh = cfg.headDim;
 
   const ids = g.input('ids', [B, T], 'int64');
-  let embeds = embed(w, ids); // [B, T, C]
+  let embeds = embed(w, ids, hooks); // [B, T, C]
   if (N > 0 && hooks.virtualTokens) embeds = prependVirtualTokens(embeds, hooks.virtualTokens); // [B, T', C]
   const cos = g.input('cos', [B, Tp, Dh]);
   const sin = g.input('sin', [B, Tp, Dh]);

@@ -14,7 +14,7 @@ import { GGML_TYPES, type GgufTensorToWrite, type GgufTyped, type GgufValue, rea
 import { ggufName, hfName } from '../model/gguf-convert.js';
 import { ggufArch } from '../model/gguf-export.js';
 import { permuteForRotateHalf, permuteToInterleaved } from '../model/llama2c.js';
-import { HEAD_MODULE, loraModules, loraParamName } from './lora.js';
+import { EMBED_MODULE, HEAD_MODULE, loraModules, loraParamName } from './lora.js';
 import { restoreAdapter } from './registry.js';
 import type { BaseModel, LoraConfig, PeftAdapter } from './types.js';
 
@@ -30,6 +30,7 @@ export function exportLoraGguf(a: PeftAdapter, base: BaseModel, out: string, typ
   const ggmlType = { f32: GGML_TYPES.F32, f16: GGML_TYPES.F16, bf16: GGML_TYPES.BF16 }[type];
   const tensors = new Map<string, GgufTensorToWrite>();
   const mods = loraModules(cfg, c);
+  if (mods.some((m) => m.name === EMBED_MODULE)) fail('export gguf --adapter: a LoRA on embed_tokens is not exported to llama.cpp GGUF LoRA yet; merge it (plum train sft --merge) and export the merged model');
   // llama.cpp's tied models have no output.weight of their own to hang a LoRA on
   if (cfg.tieWordEmbeddings && mods.some((m) => m.name === HEAD_MODULE)) fail('export gguf --adapter: a LoRA on the tied lm_head has no llama.cpp GGUF LoRA form (the head is the token embedding there); merge it (plum train sft --merge) and export the merged model');
   for (const m of mods) {
@@ -112,8 +113,8 @@ export function importLoraGguf(file: string, base: BaseModel): PeftAdapter {
     ...(alpha === 0 ? { alphaPattern } : {}),
   };
   const known = new Set(loraModules(base.cfg, config).map((m) => m.name));
-  const other = [...parts.keys()].find((m) => !known.has(m));
-  if (other) fail(`${file}: a LoRA on ${other}, which Plum's LoRA cannot target (the layers' projections and lm_head can)`);
+  const other = [...parts.keys()].find((m) => !known.has(m) || m === EMBED_MODULE);
+  if (other) fail(`${file}: a LoRA on ${other}, which convert gguf-lora does not read (the layers' projections and lm_head it does)`);
   try {
     return restoreAdapter(config, base, tensors);
   } catch (e) {

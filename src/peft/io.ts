@@ -10,7 +10,7 @@ import { type NamedTensor, readSafetensors, writeSafetensors } from '../model/sa
 import { saveModelFolder } from '../model/weights.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { PlumError, fail } from '../util/errors.js';
-import { isAllLinear, loraModules, loraParamName, loraParts, savedTensors } from './lora.js';
+import { EMBED_MODULE, isAllLinear, loraModules, loraParamName, loraParts, savedTensors } from './lora.js';
 import { prefixFromPeft, prefixToPeft } from './prefix.js';
 import { restoreAdapter } from './registry.js';
 import { SOFT_PROMPT_PARAM } from './soft-prompt.js';
@@ -119,8 +119,12 @@ function peftTensors(a: PeftAdapter, base: BaseModel): Map<string, NamedTensor> 
       }
       const m = /^lora\.(.+)\.(A|B|M|bias)$/.exec(p.name)!;
       // PEFT keeps DoRA's magnitude under its pre-0.12 name, without ".weight" (get_peft_model_state_dict)
+      // and an embedding's factors as lora_embedding_A / _B (parameters, not modules: no ".weight")
       const key =
-        m[2] === 'M' ? `${LORA_PREFIX}${m[1]}.lora_magnitude_vector` : m[2] === 'bias' ? `${LORA_PREFIX}${m[1]}.lora_B.bias` : `${LORA_PREFIX}${m[1]}.lora_${m[2]}.weight`;
+        m[2] === 'M' ? `${LORA_PREFIX}${m[1]}.lora_magnitude_vector`
+        : m[2] === 'bias' ? `${LORA_PREFIX}${m[1]}.lora_B.bias`
+        : m[1] === EMBED_MODULE ? `${LORA_PREFIX}${m[1]}.lora_embedding_${m[2]}`
+        : `${LORA_PREFIX}${m[1]}.lora_${m[2]}.weight`;
       out.set(key, { dtype: 'F32', shape: p.shape, data: p.data });
     }
   }
@@ -244,6 +248,11 @@ export function loadAdapter(dir: string, base: BaseModel): PeftAdapter {
       if (lb) {
         if (!pc.lora_bias) fail(`${wFile}: tensor "${name}" is a lora_B bias, but ${cfgFile} does not set lora_bias: true`);
         params.set(loraParamName(lb[1]!, 'bias'), t.data);
+        continue;
+      }
+      const e = /^(?:base_model\.model\.)?(.+)\.lora_embedding_([AB])(?:\.[^.]+)?$/.exec(name);
+      if (e) {
+        params.set(loraParamName(e[1]!, e[2] as 'A' | 'B'), t.data);
         continue;
       }
       const m = /^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[^.]+)?\.weight$/.exec(name);

@@ -6,8 +6,11 @@
  * backward pass (as PEFT and the DoRA paper do), so DoRA also starts as the identity.
  * A [r, in] starts Kaiming-uniform, B [out, r] starts at zero, so the adapter starts as the
  * identity. Saved with PEFT's names: base_model.model.<module>.lora_A.weight / lora_B.weight.
- * Targets are the layers' projections and, when named (PEFT never puts it in "all-linear"), the
- * output layer `lm_head`: in a tied model its LoRA changes the head's product, not the embedding.
+ * Targets are the layers' projections and, when named (PEFT never puts them in "all-linear"), the
+ * output layer `lm_head` (in a tied model its LoRA changes the head's product, not the embedding)
+ * and the embedding `embed_tokens`, as PEFT's LoRA Embedding: y = E[ids] + s A^T[ids] B^T with
+ * A [r, V] starting at zero and B [C, r] normal (so again the identity), saved as
+ * lora_embedding_A / lora_embedding_B, without dropout.
  */
 import { linear } from '../graph/nn.js';
 import { headWeight } from '../model/decoder.js';
@@ -16,7 +19,7 @@ import type { Value } from '../graph/ir.js';
 import { expectedTensorShapes, type ModelConfig } from '../model/config.js';
 import { headWeightName } from '../model/decoder.js';
 import { fail } from '../util/errors.js';
-import { rng, uniform } from '../util/random.js';
+import { randn, rng, uniform } from '../util/random.js';
 import type { BaseModel, LoraConfig, Method, Param, PeftAdapter } from './types.js';
 
 export interface LoraModule {
@@ -39,18 +42,19 @@ function matches(t: string | string[], name: string): boolean {
 /** PEFT's shorthand for every linear layer but the output head. */
 export const isAllLinear = (t: string | string[]): boolean => typeof t === 'string' && t.toLowerCase() === 'all-linear';
 
-/** The output layer's module name (a LoRA target only when named). */
+/** The output layer's and the embedding's module names (LoRA targets only when named). */
 export const HEAD_MODULE = 'lm_head';
+export const EMBED_MODULE = 'model.embed_tokens';
 
 /** Does a module name match the config's targets (PEFT rules; "all-linear" = every projection) and not its exclusions? */
 export function isTarget(config: LoraConfig, name: string): boolean {
   const m = LINEAR_RE.exec(name);
-  if (!m && name !== HEAD_MODULE) return false;
+  if (!m && name !== HEAD_MODULE && name !== EMBED_MODULE) return false;
   // PEFT's layers_to_transform keeps only modules with a layer index
   if (config.layers && (!m || !config.layers.includes(Number(m[1])))) return false;
   if (config.excludeModules && matches(config.excludeModules, name)) return false;
   const t = config.targetModules;
-  if (isAllLinear(t)) return m !== null; // PEFT's all-linear leaves the output layer out
+  if (isAllLinear(t)) return m !== null; // PEFT's all-linear leaves the output layer (and embeddings) out
   return matches(t, name);
 }
 
@@ -75,7 +79,13 @@ export function loraModules(cfg: ModelConfig, config: LoraConfig): LoraModule[] 
     if (!isTarget(config, name)) continue;
     const r = patternValue(config.rankPattern, name) ?? config.r;
     const alpha = patternValue(config.alphaPattern, name) ?? config.alpha;
-    mods.push({ name, inFeatures: shape[1]!, outFeatures: shape[0]!, r, scale: loraScale(alpha, r, config.rslora) });
+    // an embedding [V, C] maps V one-hot inputs to C outputs
+    const [inFeatures, outFeatures] = name === EMBED_MODULE ? [shape[0]!, shape[1]!] : [shape[1]!, shape[0]!];
+    mods.push({ name, inFeatures, outFeatures, r, scale: loraScale(alpha, r, config.rslora) });
+  }
+  if (mods.some((m) => m.name === EMBED_MODULE)) {
+    if (config.dora) fail('lora: DoRA on embed_tokens is not supported; leave embed_tokens out of the targets or train it plainly (no --use-dora)');
+    if (config.loraBias) fail('lora: lora_bias on embed_tokens is not supported (PEFT has none for embeddings); leave embed_tokens out of the targets');
   }
   if (mods.length === 0) {
     fail(`lora: target modules ${JSON.stringify(config.targetModules)} match no linear layer (names look like model.layers.0.self_attn.q_proj; use q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj, all-linear, or lm_head for the output layer)`);
@@ -229,7 +239,18 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
         const v = input(t.param);
         for (const r of t.replaces) w.replace(r, v);
       }
+      const emb = targets.get(EMBED_MODULE);
       return {
+        // PEFT's Embedding LoRA: y + s (A^T)[ids] B^T, no dropout
+        ...(emb
+          ? {
+              embedding(ids: Value, y: Value): Value {
+                const h = op.reshape(op.gather(op.transpose(input(loraParamName(EMBED_MODULE, 'A')), [1, 0]), ids), [-1, emb.r]); // [B*T, r]
+                const sum = op.gemm(h, input(loraParamName(EMBED_MODULE, 'B')), false, true, emb.scale, op.reshape(y, [-1, emb.outFeatures])); // [B*T, C]
+                return op.reshape(sum, y.shape);
+              },
+            }
+          : {}),
         // DoRA rescales x W^T itself, so the decoder hands it over before bias and residual
         ...(config.dora ? { rescales: (name: string) => targets.has(name) } : {}),
         linear(name: string, x: Value, y: Value): Value {
@@ -288,7 +309,8 @@ export const lora: Method<LoraConfig> = {
         // PEFT: kaiming_uniform_(a=sqrt(5)) on A => U(-1/sqrt(in), 1/sqrt(in)); B and its bias 0;
         // DoRA's magnitude ||W + s B A|| = ||W|| (B = 0)
         const data =
-          which === 'A' ? uniform(n, r, 1 / Math.sqrt(m.inFeatures))
+          m.name === EMBED_MODULE ? (which === 'A' ? new Float32Array(n) : randn(n, r)) // PEFT: A = 0, B ~ N(0, 1)
+          : which === 'A' ? uniform(n, r, 1 / Math.sqrt(m.inFeatures))
           : which === 'M' ? rowNorms(base.weights.get(moduleWeightName(base.cfg, m.name))!, m.outFeatures, m.inFeatures)
           : new Float32Array(n);
         params.push({ name: loraParamName(m.name, which), shape, data });
@@ -335,6 +357,21 @@ export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32A
   for (const m of loraModules(base.cfg, a.config)) {
     const A = byName.get(loraParamName(m.name, 'A'))!.data;
     const B = byName.get(loraParamName(m.name, 'B'))!.data;
+    if (m.name === EMBED_MODULE) {
+      // E[v] += s sum_k A[k, v] B[:, k]; a tied model's head keeps the embedding it had
+      const E0 = out.get(EMBED)!;
+      if (base.cfg.tieWordEmbeddings && !out.has(HEAD)) out.set(HEAD, Float32Array.from(E0));
+      const E = Float32Array.from(E0);
+      const { inFeatures: V, outFeatures: C, r, scale } = m;
+      for (let v = 0; v < V; v++)
+        for (let k = 0; k < r; k++) {
+          const av = A[k * V + v]! * scale;
+          if (av === 0) continue;
+          for (let c = 0; c < C; c++) E[v * C + c]! += av * B[c * r + k]!;
+        }
+      out.set(EMBED, E);
+      continue;
+    }
     // a tied model's head starts from the embedding (or the head a modules_to_save copy gave it)
     // and is written as a head of its own: mergedConfig unties the model
     const W = Float32Array.from(m.name === HEAD_MODULE ? (out.get(HEAD) ?? out.get(moduleWeightName(base.cfg, m.name))!) : base.weights.get(`${m.name}.weight`)!);

@@ -66,6 +66,7 @@ const methods: Array<[string, MethodConfig]> = [
   ['dora', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'], rslora: false, dora: true, doraNormGradient: true }],
   ['dora (dropout, rslora)', { kind: 'lora', r: 2, alpha: 4, dropout: 0.25, targetModules: ['q_proj', 'o_proj', 'gate_proj'], rslora: true, dora: true, doraNormGradient: true }],
   ['lora (lm_head and q_proj)', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'lm_head'], rslora: false }],
+  ['lora (embed_tokens, lm_head, q_proj)', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['embed_tokens', 'q_proj', 'lm_head'], rslora: false }],
   ['dora (lm_head)', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'lm_head'], rslora: false, dora: true, doraNormGradient: true }],
   ['lora (modules_to_save: lm_head, model.norm)', { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'], rslora: false, modulesToSave: ['lm_head', 'model.norm'] }],
   ['last-layers', { kind: 'last-layers', layers: 1, includeHead: true }],
@@ -158,7 +159,7 @@ for (const [name, config] of methods.filter(([, c]) => c.kind !== 'last-layers' 
   });
 }
 
-for (const name of ['lora', 'dora', 'lora (lm_head and q_proj)', 'dora (lm_head)']) {
+for (const name of ['lora', 'dora', 'lora (lm_head and q_proj)', 'lora (embed_tokens, lm_head, q_proj)', 'dora (lm_head)']) {
   test(`${name} starts as the identity, and merged weights equal the unmerged adapter`, async () => {
     const { base, lm } = makeBase();
     const config = methods.find(([n]) => n === name)![1];
@@ -614,4 +615,45 @@ test('LoRA on a tied model\'s lm_head: the head\'s product changes, the embeddin
   assert.ok(!all.params.some((p) => p.name.startsWith('lora.lm_head.')));
   const layered = await createAdapter({ kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'lm_head'], layers: [0], rslora: false }, base, 3);
   assert.deepEqual(layered.params.map((p) => p.name), ['lora.model.layers.0.self_attn.q_proj.A', 'lora.model.layers.0.self_attn.q_proj.B']);
+});
+
+test('LoRA on embed_tokens (PEFT\'s LoRA Embedding): E[ids] + s A^T[ids] B^T, A from zero; a tied head untouched; lora_embedding_A/B; DoRA and lora_bias refused', async () => {
+  const tcfg = tinyConfig({ tie_word_embeddings: true });
+  const weights = randomWeights(tcfg, 32);
+  const base: BaseModel = { cfg: tcfg, weights, tokenizer: null as unknown as PlumTokenizer, textKV: async () => [] };
+  const config: MethodConfig = { kind: 'lora', r: 2, alpha: 2, dropout: 0.5, targetModules: ['embed_tokens'], rslora: false };
+  const a = await createAdapter(config, base, 4);
+  const [A, B] = a.params;
+  assert.deepEqual([A!.name, A!.shape, B!.name, B!.shape], ['lora.model.embed_tokens.A', [2, tcfg.vocabSize], 'lora.model.embed_tokens.B', [tcfg.hiddenSize, 2]]);
+  assert.ok(A!.data.every((x) => x === 0) && B!.data.some((x) => x !== 0), 'A starts at zero, B does not');
+  perturb(a);
+  const E = weights.get('model.embed_tokens.weight')!;
+  const C = tcfg.hiddenSize;
+  const merged = mergeLora(base, a);
+  assert.deepEqual(merged.get('lm_head.weight'), E, 'the tied head keeps the base embedding');
+  let maxErr = 0;
+  for (let v = 0; v < tcfg.vocabSize; v++)
+    for (let c = 0; c < C; c++) maxErr = Math.max(maxErr, Math.abs(merged.get('model.embed_tokens.weight')![v * C + c]! - (E[v * C + c]! + A!.data[v]! * B!.data[c * 2]! + A!.data[tcfg.vocabSize + v]! * B!.data[c * 2 + 1]!)));
+  assert.ok(maxErr < 1e-6, `merged embedding: ${maxErr}`);
+  const lm = new CausalLM(tcfg, weights, backend);
+  const mergedLm = new CausalLM(parseConfig(mergedConfig(tcfg.raw, tcfg, merged), 'config.json'), merged, backend);
+  const seq = [1, 4, 9, 16, 25];
+  const [la, lmg, l0] = [await lm.logits(seq, a), await mergedLm.logits(seq), await lm.logits(seq)];
+  for (let t = 0; t < seq.length; t++) assert.ok(maxDiff(la[t]!, lmg[t]!) < 1e-5, `position ${t}: ${maxDiff(la[t]!, lmg[t]!)}`);
+  assert.ok(maxDiff(la[4]!, l0[4]!) > 1e-3, 'the embedding LoRA changes the logits');
+  // no dropout on embeddings (PEFT's Embedding layer has none): training and scoring agree
+  const batch = prepareBatch(tcfg, a, makeBatches(rows.map((r) => ({ ids: r.ids.map((x) => x % tcfg.vocabSize), labels: r.labels.map((x) => (x < 0 ? x : x % tcfg.vocabSize)) })), { batchSize: 2, seed: 0, epoch: 0, padId: 0 })[0]!);
+  const step = await backend.compile(buildSftStep(tcfg, a, batch.shape));
+  const lossAt = async (i: number): Promise<number> => ((await step.run(graphFeeds(step, a, weights, batch.feeds, i))).loss_sum as Float32Array)[0]!;
+  const [s3, s4] = [await lossAt(3), await lossAt(4)];
+  assert.equal(s3, s4, 'dropout 0.5 in the config, none on the embedding: every step the same loss');
+  const dir = mkdtempSync(join(tmpdir(), 'plum-lora-embed-'));
+  saveAdapter(dir, a, base, 'x');
+  const tensors = readSafetensors(join(dir, 'adapter_model.safetensors')).tensors;
+  assert.deepEqual([...tensors.keys()].sort(), ['base_model.model.model.embed_tokens.lora_embedding_A', 'base_model.model.model.embed_tokens.lora_embedding_B']);
+  assert.deepEqual(tensors.get('base_model.model.model.embed_tokens.lora_embedding_A')!.shape, [2, tcfg.vocabSize]);
+  const lb = await lm.logits(seq, loadAdapter(dir, base));
+  for (let t = 0; t < seq.length; t++) assert.equal(maxDiff(la[t]!, lb[t]!), 0);
+  await assert.rejects(createAdapter({ ...config, dora: true } as MethodConfig, base, 1), /lora: DoRA on embed_tokens is not supported/);
+  await assert.rejects(createAdapter({ ...config, loraBias: true } as MethodConfig, base, 1), /lora: lora_bias on embed_tokens is not supported/);
 });

@@ -46,7 +46,7 @@ export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number,
   const C = cfg.hiddenSize;
   const Dh = cfg.headDim;
   const ids = g.input('ids', [B, T], 'int64');
-  let embeds = embed(w, ids); // [B, T, C]
+  let embeds = embed(w, ids, hooks); // [B, T, C]
   if (N > 0 && hooks.virtualTokens) embeds = prependVirtualTokens(embeds, hooks.virtualTokens); // [B, N + T, C]
   const cos = g.input('cos', [B, Tp, Dh]);
   const sin = g.input('sin', [B, Tp, Dh]);
