@@ -140,9 +140,12 @@ export function lmHead(w: WeightInputs, hidden: Value, hooks: DecoderHooks = {})
   return withHeadHook(hooks, hidden, linear(hidden, headWeight(w))); // [..., V]
 }
 
+/** The output layer's module name, as adapters' `linear` hooks see it. */
+export const HEAD_MODULE = 'lm_head';
+
 /** The output layer's product `y` = hidden W^T (however it was multiplied) through the adapter's hook. */
 export function withHeadHook(hooks: DecoderHooks, hidden: Value, y: Value): Value {
-  return hooks.linear ? hooks.linear('lm_head', hidden, y) : y;
+  return hooks.linear ? hooks.linear(HEAD_MODULE, hidden, y) : y;
 }
 
 /** The base weight the output layer multiplies by: the embedding in a tied model. */

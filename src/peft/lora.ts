@@ -13,7 +13,7 @@
  * lora_embedding_A / lora_embedding_B, without dropout.
  */
 import { linear } from '../graph/nn.js';
-import { headWeight } from '../model/decoder.js';
+import { HEAD_MODULE, headWeight } from '../model/decoder.js';
 import * as op from '../graph/ops.js';
 import type { Value } from '../graph/ir.js';
 import { expectedTensorShapes, type ModelConfig } from '../model/config.js';
@@ -43,7 +43,7 @@ function matches(t: string | string[], name: string): boolean {
 export const isAllLinear = (t: string | string[]): boolean => typeof t === 'string' && t.toLowerCase() === 'all-linear';
 
 /** The output layer's and the embedding's module names (LoRA targets only when named). */
-export const HEAD_MODULE = 'lm_head';
+export { HEAD_MODULE };
 export const EMBED_MODULE = 'model.embed_tokens';
 
 /** Does a module name match the config's targets (PEFT rules; "all-linear" = every projection) and not its exclusions? */
@@ -361,27 +361,15 @@ export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32A
       // E[v] += s sum_k A[k, v] B[:, k]; a tied model's head keeps the embedding it had
       const E0 = out.get(EMBED)!;
       if (base.cfg.tieWordEmbeddings && !out.has(HEAD)) out.set(HEAD, Float32Array.from(E0));
-      const E = Float32Array.from(E0);
       const { inFeatures: V, outFeatures: C, r, scale } = m;
-      for (let v = 0; v < V; v++)
-        for (let k = 0; k < r; k++) {
-          const av = A[k * V + v]! * scale;
-          if (av === 0) continue;
-          for (let c = 0; c < C; c++) E[v * C + c]! += av * B[c * r + k]!;
-        }
-      out.set(EMBED, E);
+      out.set(EMBED, addScaledProduct(Float32Array.from(E0), transpose(A, r, V), transpose(B, C, r), r, scale)); // E + s A^T B^T
       continue;
     }
     // a tied model's head starts from the embedding (or the head a modules_to_save copy gave it)
     // and is written as a head of its own: mergedConfig unties the model
     const W = Float32Array.from(m.name === HEAD_MODULE ? (out.get(HEAD) ?? out.get(moduleWeightName(base.cfg, m.name))!) : base.weights.get(`${m.name}.weight`)!);
     const { inFeatures: I, outFeatures: O, r, scale } = m;
-    for (let o = 0; o < O; o++)
-      for (let k = 0; k < r; k++) {
-        const bk = B[o * r + k]! * scale;
-        if (bk === 0) continue;
-        for (let i = 0; i < I; i++) W[o * I + i]! += bk * A[k * I + i]!;
-      }
+    addScaledProduct(W, B, A, r, scale); // W + s B A
     if (a.config.dora) {
       // W' = m / ||W + s B A|| * (W + s B A), row by row
       const M = byName.get(loraParamName(m.name, 'M'))!.data;
@@ -404,6 +392,26 @@ export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32A
     }
   }
   return out;
+}
+
+/** W [rows, cols] += scale * P Q with P [rows, r] and Q [r, cols], in place; returns W. */
+function addScaledProduct(W: Float32Array, P: Float32Array, Q: Float32Array, r: number, scale: number): Float32Array {
+  const rows = P.length / r;
+  const cols = Q.length / r;
+  for (let o = 0; o < rows; o++)
+    for (let k = 0; k < r; k++) {
+      const pk = P[o * r + k]! * scale;
+      if (pk === 0) continue;
+      for (let i = 0; i < cols; i++) W[o * cols + i]! += pk * Q[k * cols + i]!;
+    }
+  return W;
+}
+
+/** X [rows, cols] as [cols, rows]. */
+function transpose(X: Float32Array, rows: number, cols: number): Float32Array {
+  const T = new Float32Array(X.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) T[j * rows + i] = X[i * cols + j]!;
+  return T;
 }
 
 /** config.json of a merged model: untied when the merge gave a tied model its own head. */
