@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { readGguf, readGgufTensor } from '../model/gguf.js';
+import { GGML_TYPES, readGguf, readGgufTensor, writeGguf } from '../model/gguf.js';
 import { exportGguf } from '../model/gguf-export.js';
 import { loadModel } from '../model/load.js';
 import { saveModelFolder } from '../model/weights.js';
@@ -148,4 +148,13 @@ test('a LoRA on lm_head: exported as output.weight\'s LoRA for an untied model a
   const ids = m.tokenizer.encode('Once upon a time');
   const [l1, l2] = [await m.lm.logits(ids, a), await m.lm.logits(ids, back)];
   for (let i = 0; i < ids.length; i++) assert.ok(maxDiff(l1[i]!, l2[i]!) < 1e-5, `position ${i}: ${maxDiff(l1[i]!, l2[i]!)}`);
+  // a token-embedding LoRA in a GGUF is refused by name, not dropped
+  const withEmbd = new Map([...g.tensors.keys()].map((n) => [n, { shape: g.tensors.get(n)!.shape, type: GGML_TYPES.F32, data: readGgufTensor(g, n) }]));
+  withEmbd.set('token_embd.weight.lora_a', { shape: [2, m.cfg.vocabSize], type: GGML_TYPES.F32, data: new Float32Array(2 * m.cfg.vocabSize) });
+  withEmbd.set('token_embd.weight.lora_b', { shape: [m.cfg.hiddenSize, 2], type: GGML_TYPES.F32, data: new Float32Array(2 * m.cfg.hiddenSize) });
+  writeGguf(join(dir, 'embd.gguf'), g.metadata, withEmbd);
+  const embd = plum('convert', 'gguf-lora', '--model', join(dir, 'untied'), '--lora', join(dir, 'embd.gguf'), '--out', join(dir, 'peft2'));
+  assert.equal(embd.status, 1);
+  assert.match(embd.stderr, /embd\.gguf: a LoRA on model\.embed_tokens, which convert gguf-lora does not read/);
+  assert.equal(embd.stderr.trim().split('\n').length, 1);
 });
