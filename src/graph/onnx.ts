@@ -148,10 +148,10 @@ export function emitOnnx(outputs: Record<string, Value>, graphName = 'plum'): Em
   // A node's output that is a graph output takes the output's name, so that no Identity copies it
   // (ORT removes such an Identity only when nothing else reads the value: a training graph's
   // gradients, also read by their sum of squares, were copied, 538 MB per full fine-tuning step).
-  // (Names of the form the emitter generates, v12 or Mul_3, keep the Identity.)
+  // Generated names avoid every output name (`taken`), so any name may be taken directly.
   const direct = new Set<string>();
   for (const [name, v] of Object.entries(outputs)) {
-    if (v.kind !== 'node' || names.has(v) || /^v\d+$|^[A-Za-z]+_\d+$/.test(name)) continue;
+    if (v.kind !== 'node' || names.has(v)) continue;
     names.set(v, name);
     direct.add(name);
   }

@@ -126,11 +126,10 @@ export function embed(w: WeightInputs, ids: Value, hooks: DecoderHooks = {}): Va
 }
 
 /**
- * The output layer. A tied model's head is the base embedding unless an adapter replaces the head
- * itself: an adapter's own embedding alone leaves the head as it was, as PEFT's modules_to_save
- * does without ensure_weight_tying.
+ * The output layer's weight [V, C]. A tied model's head is the base embedding unless an adapter
+ * replaces the head itself: an adapter's own embedding alone leaves the head as it was, as PEFT's
+ * modules_to_save does without ensure_weight_tying.
  */
-/** The output layer's weight [V, C]: an adapter's own head, else the base head (the embedding when tied). */
 export function headWeight(w: WeightInputs): Value {
   return w.isReplaced('lm_head.weight') ? w.get('lm_head.weight') : w.base(headWeightName(w.cfg));
 }

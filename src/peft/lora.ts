@@ -13,11 +13,10 @@
  * lora_embedding_A / lora_embedding_B, without dropout.
  */
 import { linear } from '../graph/nn.js';
-import { HEAD_MODULE, headWeight } from '../model/decoder.js';
+import { HEAD_MODULE, headWeight, headWeightName } from '../model/decoder.js';
 import * as op from '../graph/ops.js';
 import type { Value } from '../graph/ir.js';
 import { expectedTensorShapes, type ModelConfig } from '../model/config.js';
-import { headWeightName } from '../model/decoder.js';
 import { fail } from '../util/errors.js';
 import { randn, rng, uniform } from '../util/random.js';
 import type { BaseModel, LoraConfig, Method, Param, PeftAdapter } from './types.js';
@@ -142,11 +141,11 @@ const doraGainName = (module: string): string => `lora.${module}.G`;
  * DoRA's gains m / ||W + s B A||_row for every module, without forming W + s B A:
  * ||W_o + s B_o A||^2 = ||W_o||^2 + 2 s B_o . (W A^T)_o + s^2 B_o (A A^T) B_o^T (float64).
  */
-function doraGains(mods: LoraModule[], byName: Map<string, Param>, weights: Map<string, Float32Array>, weightNames: Map<string, string>): Record<string, Float32Array> {
+function doraGains(mods: LoraModule[], byName: Map<string, Param>, base: BaseModel): Record<string, Float32Array> {
   const out: Record<string, Float32Array> = {};
   for (const m of mods) {
     const { inFeatures: I, outFeatures: O, r, scale: s } = m;
-    const W = weights.get(weightNames.get(m.name)!)!;
+    const W = base.weights.get(moduleWeightName(base.cfg, m.name))!;
     const A = byName.get(loraParamName(m.name, 'A'))!.data;
     const B = byName.get(loraParamName(m.name, 'B'))!.data;
     const M = byName.get(loraParamName(m.name, 'M'))!.data;
@@ -287,7 +286,7 @@ function adapter(config: LoraConfig, base: BaseModel, params: Param[]): PeftAdap
     feeds: () => Object.fromEntries(params.map((p) => [p.name, p.data])),
     ...(config.dora
       ? {
-          inferenceFeeds: () => (gains ??= doraGains(mods, byName, base.weights, new Map(mods.map((m) => [m.name, moduleWeightName(base.cfg, m.name)])))),
+          inferenceFeeds: () => (gains ??= doraGains(mods, byName, base)),
           changed: () => {
             gains = null;
           },
@@ -367,7 +366,7 @@ export function mergeLora(base: BaseModel, a: PeftAdapter): Map<string, Float32A
     }
     // a tied model's head starts from the embedding (or the head a modules_to_save copy gave it)
     // and is written as a head of its own: mergedConfig unties the model
-    const W = Float32Array.from(m.name === HEAD_MODULE ? (out.get(HEAD) ?? out.get(moduleWeightName(base.cfg, m.name))!) : base.weights.get(`${m.name}.weight`)!);
+    const W = Float32Array.from(out.get(`${m.name}.weight`) ?? out.get(moduleWeightName(base.cfg, m.name))!);
     const { inFeatures: I, outFeatures: O, r, scale } = m;
     addScaledProduct(W, B, A, r, scale); // W + s B A
     if (a.config.dora) {

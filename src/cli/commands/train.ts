@@ -27,7 +27,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--r <n>', 'lora: rank (default 8)')
     .option('--alpha <a>', 'lora: alpha (default 16)')
     .option('--dropout <p>', 'lora: dropout (default 0)')
-    .option('--target-modules <list>', 'lora: module names, one regex, or all-linear (default all projections)')
+    .option('--target-modules <list>', 'lora: module names (projections, lm_head, embed_tokens), one regex, or all-linear (default all projections)')
     .option('--exclude-modules <list>', 'lora: modules to leave out (names or one regex)')
     .option('--layers-to-transform <list>', 'lora: only these layer indices')
     .option('--rank-pattern <map>', 'lora: per-module ranks, e.g. v_proj=4,mlp.down_proj=16 (PEFT rank_pattern)')
