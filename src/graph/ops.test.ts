@@ -162,6 +162,30 @@ test('the weight gradient of x @ W^T is one GEMM with no transpose; a picked log
   assert.equal(dt!.node!.inputs[0]!.node!.op.name, 'gemm');
 });
 
+test('a tall weight (LM-head-like) gets its gradient as a transposed [in, out] product from 512 tokens on; values equal gy^T x either way', async () => {
+  assert.equal(op.tallGradientTransposed(512, 49152, 576), true, 'the LM head at 512 tokens');
+  assert.equal(op.tallGradientTransposed(256, 49152, 576), false, 'too few tokens: the transpose would cost more than it saves');
+  assert.equal(op.tallGradientTransposed(2048, 1536, 576), false, 'an MLP weight is not tall enough');
+  for (const tokens of [512, 256]) {
+    const [rows, cols] = [4096, 8];
+    const g = new Graph();
+    const x = g.input('x', [tokens, cols]);
+    const w = g.input('w', [rows, cols]);
+    const r = g.input('r', [tokens, rows]);
+    const [dw] = grad(op.reduceSum(op.mul(op.gemm(x, w, false, true), r), [0, 1]), [w]); // dW = r^T x
+    assert.deepEqual(dw!.shape, [rows, cols]);
+    const names = reachableNodes([dw!]).map((n) => n.op.name);
+    assert.equal(names.includes('transpose'), tokens >= 512, `tokens ${tokens}: ${names.join(',')}`);
+    const xs = randn(tokens * cols, rng(3)), rs = randn(tokens * rows, rng(4));
+    const out = (await (await backend.compile({ dw: dw! })).run({ x: xs, w: randn(rows * cols, rng(5)), r: rs })).dw as Float32Array;
+    for (const [i, j] of [[0, 0], [1, 3], [rows - 1, cols - 1], [2049, 5]] as const) {
+      let want = 0;
+      for (let t = 0; t < tokens; t++) want += rs[t * rows + i]! * xs[t * cols + j]!;
+      assert.ok(Math.abs(out[i * cols + j]! - want) < 1e-3 * (1 + Math.abs(want)), `tokens ${tokens}: dW[${i},${j}] ${out[i * cols + j]} vs ${want}`);
+    }
+  }
+});
+
 test('activation gradients of projections sharing an input sum inside their Gemms (C input), with no Add; values match the Add form', async () => {
   const g = new Graph();
   const x = g.input('x', [4, 8]);

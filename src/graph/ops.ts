@@ -273,15 +273,46 @@ export const GemmOp: OpDef<{ transA: boolean; transB: boolean; alpha: number }> 
     const { transA: ta, transB: tb, alpha: s } = n.attrs;
     // y = s op(a) op(b) + c: d op(a) = s gy op(b)^T, d op(b) = s op(a)^T gy, each transposed back
     // when its flag is set; dc = gy.
+    const [tokens, rows, cols] = [gy.shape[0]!, b.shape[0]!, b.shape[1]!];
     return [
       needs[0] ? (ta ? gemm(b, gy, tb, true, s) : gemm(gy, b, false, !tb, s)) : null,
-      needs[1] ? (tb ? gemm(gy, a, true, ta, s) : gemm(a, gy, !ta, false, s)) : null,
+      needs[1]
+        ? tb
+          ? tallGradientTransposed(tokens, rows, cols)
+            ? transposeUnfused(gemm(a, gy, !ta, false, s)) // ([in, tokens] x [tokens, out])^T
+            : gemm(gy, a, true, ta, s)
+          : gemm(a, gy, !ta, false, s)
+        : null,
       ...(n.inputs.length > 2 ? [needs[2] ? gy : null] : []),
     ];
   },
 };
 export const gemm = (a: Value, b: Value, transA = false, transB = false, alpha = 1, c?: Value): Value =>
   a.graph.apply(GemmOp, c ? [a, b, c] : [a, b], { transA, transB, alpha });
+
+/**
+ * Whether the gradient of a tall [out, in] weight used as W^T (the LM head: [vocab, width]) is
+ * better computed as (x^T gy)^T, an [in, out] product and then a transpose, than as gy^T x.
+ * MLAS's GEMM slows down when the product has tens of thousands of rows and few columns, the
+ * more so the longer the token axis it sums over; the transposed product runs at the usual rate
+ * and the transpose of the result costs ~10 ms per 100 MB. `node --import tsx bench/head-grad.ts`
+ * (AMD EPYC, 2 threads), [49152, 576]: 124.6 -> 97.8 ms at 512 tokens, 253 -> 176 ms at 1024,
+ * but 28.9 -> 41.1 ms at 128 and no gain at 256, where the transpose outweighs the product;
+ * [8192, 576] gains from 512 tokens too, [1536, 576] (an MLP weight) loses 7% (BENCHMARKS.md).
+ */
+export function tallGradientTransposed(tokens: number, rows: number, cols: number): boolean {
+  return tokens >= 512 && rows >= 4096 && rows >= 8 * cols;
+}
+
+/**
+ * x [m, n] -> x^T [n, m] as Reshape -> Transpose -> Reshape: ONNX Runtime's GEMM-transpose fusion
+ * folds a Transpose that directly follows a Gemm back into the Gemm's flags, which would undo
+ * tallGradientTransposed's choice; through the reshapes it stays a copy.
+ */
+function transposeUnfused(x: Value): Value {
+  const [m, n] = x.shape as [number, number];
+  return reshape(transpose(reshape(x, [m, n, 1]), [1, 0, 2]), [n, m]);
+}
 
 // ---------------------------------------------------------------- layout
 
