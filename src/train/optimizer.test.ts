@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdamW, clipFactor, gradNorm } from './optimizer.js';
-import { CHUNK, simdKernels } from './simd.js';
+import { CHUNK, simdArena, simdKernels } from './simd.js';
 
 /** torch.optim.AdamW, written out in float64 (decoupled decay, bias corrections). */
 function referenceAdamW(x0: number[], grads: number[][], o: { lr: number; b1: number; b2: number; eps: number; wd: number }): number[] {
@@ -64,25 +64,45 @@ test('gradNorm and clipFactor: global L2 norm, clipped as clip_grad_norm_', () =
   assert.equal(clipFactor(5, 0), 1);
 });
 
-test('AdamW: the SIMD kernel equals the JavaScript loop on a tensor of several chunks and a ragged tail; so does gradNorm', () => {
+test('AdamW: the SIMD kernel equals the JavaScript loop (moments in its memory, or staged) on tensors of several chunks and ragged tails; so does gradNorm', () => {
   const n = CHUNK * 2 + 7;
-  const mk = () => ({ name: 'w', data: Float32Array.from({ length: n }, (_, i) => Math.sin(i)), decay: true });
+  const lengths = { w: n, b: 5 };
+  const mk = () => Object.entries(lengths).map(([name, len]) => ({ name, data: Float32Array.from({ length: len }, (_, i) => Math.sin(i + len)), decay: name === 'w' }));
   const opts = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1 };
-  const [a, b] = [mk(), mk()];
-  const simd = new AdamW([a], opts);
-  const js = new AdamW([b], { ...opts, simd: false });
+  const [a, b, c] = [mk(), mk(), mk()];
+  const simd = new AdamW(a, opts);
+  const js = new AdamW(b, { ...opts, simd: false });
+  const staged = new AdamW(c, opts);
+  for (const p of c) staged.m.set(p.name, new Float32Array(p.data.length)), staged.v.set(p.name, new Float32Array(p.data.length));
   assert.ok(simdKernels(), 'this Node has WebAssembly SIMD');
+  assert.ok(simd.m.get('w')!.buffer !== simd.v.get('w')!.buffer || simd.m.get('w')!.byteOffset !== simd.v.get('w')!.byteOffset, 'distinct moments');
+  assert.ok(!(simd.m.get('w')!.buffer instanceof SharedArrayBuffer) && simd.m.get('b')!.byteOffset % 16 === 0, 'moments are 16-byte aligned views');
   for (let s = 0; s < 3; s++) {
-    const g = new Map([['w', Float32Array.from({ length: n }, (_, i) => Math.cos(i * (s + 1.3)))]]);
-    simd.update(g, 0.01, 0.5);
-    js.update(g, 0.01, 0.5);
+    const g = new Map(Object.entries(lengths).map(([name, len]) => [name, Float32Array.from({ length: len }, (_, i) => Math.cos(i * (s + 1.3)))]));
+    for (const o of [simd, js, staged]) o.update(g, 0.01, 0.5);
   }
-  let err = 0;
-  for (let i = 0; i < n; i++) err = Math.max(err, Math.abs(a.data[i]! - b.data[i]!), Math.abs(simd.v.get('w')![i]! - js.v.get('w')![i]!));
-  assert.ok(err < 1e-6, `max difference ${err}`);
-  assert.notEqual(a.data[n - 1], mk().data[n - 1]); // the tail was updated
+  for (const [other, label] of [[c, 'staged'], [a, 'resident']] as const) {
+    let err = 0;
+    const o = other === c ? staged : simd;
+    for (const [k, p] of other.entries())
+      for (let i = 0; i < p.data.length; i++) err = Math.max(err, Math.abs(p.data[i]! - b[k]!.data[i]!), Math.abs(o.m.get(p.name)![i]! - js.m.get(p.name)![i]!), Math.abs(o.v.get(p.name)![i]! - js.v.get(p.name)![i]!));
+    assert.ok(err < 1e-6, `${label}: max difference ${err}`);
+  }
+  assert.notEqual(a[0]!.data[n - 1], mk()[0]!.data[n - 1], 'the tail was updated');
+  assert.ok(a[1]!.data.every((x, i) => x !== mk()[1]!.data[i]), 'the second tensor, right after the first tail in memory, was updated');
   const g = Float32Array.from({ length: n }, (_, i) => Math.cos(i));
   let sq = 0;
   for (const x of g) sq += x * x;
   assert.ok(Math.abs(gradNorm(new Map([['g', g]])) - Math.sqrt(sq)) < 1e-5 * Math.sqrt(sq));
+});
+
+test('simdArena: zeroed, aligned, non-overlapping views in one memory; null when they would not fit', () => {
+  const arena = simdArena([5, 3, 8]);
+  assert.ok(arena, 'an arena for 16 floats');
+  const [x, y, z] = arena.arrays as [Float32Array, Float32Array, Float32Array];
+  assert.deepEqual([x.length, y.length, z.length], [5, 3, 8]);
+  assert.ok(x.every((v) => v === 0) && z.every((v) => v === 0), 'zeroed');
+  assert.ok(x.buffer === arena.kernels.mem.buffer && [x, y, z].every((a) => a.byteOffset % 16 === 0), 'aligned views of the kernels memory');
+  assert.ok(y.byteOffset >= x.byteOffset + 32 && z.byteOffset >= y.byteOffset + 16, 'each array padded to whole lanes, none overlapping');
+  assert.equal(simdArena([1024], 1024), null, 'over the byte limit');
 });

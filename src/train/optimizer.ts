@@ -2,7 +2,7 @@
  * AdamW (decoupled weight decay, as torch.optim.AdamW) over host Float32Arrays, updated in place.
  * State (m, v, step) is exposed for checkpoints.
  */
-import { adamwSimd, simdKernels, sumSquaresSimd } from './simd.js';
+import { adamwSimd, simdArena, simdKernels, sumSquaresSimd, type SimdArena } from './simd.js';
 export interface AdamWOptions {
   lr: number;
   beta1: number;
@@ -28,15 +28,20 @@ export class AdamW {
   step = 0;
   readonly m = new Map<string, Float32Array>();
   readonly v = new Map<string, Float32Array>();
+  /** The SIMD kernels' memory that holds m and v (null: they are on the JavaScript heap). */
+  private readonly arena: SimdArena | null;
 
   constructor(
     readonly params: Trainable[],
     readonly opts: AdamWOptions,
   ) {
-    for (const p of params) {
-      this.m.set(p.name, new Float32Array(p.data.length));
-      this.v.set(p.name, new Float32Array(p.data.length));
-    }
+    // m and v in the kernels' own memory where they fit: the update then reads and writes them
+    // in place instead of staging them (134.5M parameters: BENCHMARKS.md finding 38)
+    this.arena = opts.simd === false ? null : simdArena(params.flatMap((p) => [p.data.length, p.data.length]));
+    params.forEach((p, i) => {
+      this.m.set(p.name, this.arena?.arrays[2 * i] ?? new Float32Array(p.data.length));
+      this.v.set(p.name, this.arena?.arrays[2 * i + 1] ?? new Float32Array(p.data.length));
+    });
   }
 
   /**
@@ -49,7 +54,7 @@ export class AdamW {
     const { beta1: b1, beta2: b2, eps, weightDecay } = this.opts;
     const bc1 = 1 - Math.pow(b1, this.step);
     const bc2 = 1 - Math.pow(b2, this.step);
-    const k = this.opts.simd === false ? null : simdKernels();
+    const k = this.opts.simd === false ? null : (this.arena?.kernels ?? simdKernels());
     for (const p of this.params) {
       const g = grads.get(p.name);
       if (!g) throw new Error(`AdamW: no gradient for ${p.name}`);

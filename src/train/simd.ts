@@ -1,9 +1,12 @@
 /**
  * AdamW's update and the gradients' sum of squares as WebAssembly SIMD (f32x4) kernels, built
  * here as a few hundred bytes of module (no toolchain, nothing downloaded). V8 runs the plain
- * JavaScript loop as scalar code; these run four lanes at a time on chunks staged through the
- * module's memory (64 KiB per array, so they stay in cache), bounded by memory bandwidth.
- * Full fine-tuning of SmolLM2-135M shapes (134.5M parameters): BENCHMARKS.md, finding 15.
+ * JavaScript loop as scalar code; these run four lanes at a time. Parameters and gradients are
+ * staged through the module's memory in chunks (64 KiB per array, so they stay in cache); the
+ * moments m and v live in the module's memory for the optimizer's lifetime (a `SimdArena`), so
+ * the kernel reads and writes them where they are and its arithmetic overlaps their memory
+ * traffic, instead of two more copies in and out per chunk. Full fine-tuning of SmolLM2-135M
+ * shapes (134.5M parameters): BENCHMARKS.md, findings 15 and 38.
  */
 
 /** Floats per staged chunk (per array). */
@@ -43,8 +46,11 @@ const load = (offset: number): number[] => simd(0x00, 4, ...leb(offset)); // ali
 const store = (offset: number): number[] => simd(0x0b, 4, ...leb(offset));
 const SPLAT = 0x13, EXTRACT = 0x1f, SQRT = 0xe3, ADD = 0xe4, MUL = 0xe6, DIV = 0xe7, SUB = 0xe5;
 
-/** Byte offsets of the staged arrays p, g, m, v in the module's memory. */
+/** Byte offsets of the staged arrays p, g, m, v in the module's memory (m, v: when not resident). */
 const P = 0, G = CHUNK * 4, M = CHUNK * 8, V = CHUNK * 12;
+/** Bytes of staging at the start of the memory; resident moments follow it. */
+const STAGING = CHUNK * 16;
+const PAGE = 65536;
 
 /** for (i = 0; i < n*4 bytes; i += 16) body — `i` is local `iLocal`, n (floats) is param 0. */
 function loop(iLocal: number, body: number[]): number[] {
@@ -59,27 +65,30 @@ function loop(iLocal: number, body: number[]): number[] {
 }
 
 function buildModule(): Uint8Array<ArrayBuffer> {
-  // adamw(n, b1, 1-b1, b2, 1-b2, scale, decay, stepSize, sqrtBc2, eps): params 0..9; locals i (10),
-  // g, m, v (11..13) and the nine scalars splatted to four lanes (14..22)
-  const splats = [1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const L = { b1: 14, omb1: 15, b2: 16, omb2: 17, scale: 18, decay: 19, step: 20, sbc2: 21, eps: 22 };
+  // adamw(n, mAt, vAt, b1, 1-b1, b2, 1-b2, scale, decay, stepSize, 1/sqrtBc2, eps): params 0..11
+  // (mAt, vAt: byte addresses of this chunk's m and v); locals i (12), g, m, v (13..15), the
+  // addresses mAt + i, vAt + i (16, 17) and the nine scalars splatted to four lanes (18..26)
+  const splats = [3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const L = { i: 12, g: 13, m: 14, v: 15, ma: 16, va: 17, b1: 18, omb1: 19, b2: 20, omb2: 21, scale: 22, decay: 23, step: 24, rsbc2: 25, eps: 26 };
   const adam = [
-    ...splats.flatMap((p, k) => [...get(p), ...simd(SPLAT), ...set(14 + k)]),
-    ...loop(10, [
-      ...get(10), ...load(G), ...get(L.scale), ...simd(MUL), ...set(11),
-      ...get(L.b1), ...get(10), ...load(M), ...simd(MUL), ...get(L.omb1), ...get(11), ...simd(MUL), ...simd(ADD), ...set(12),
-      ...get(L.b2), ...get(10), ...load(V), ...simd(MUL), ...get(L.omb2), ...get(11), ...simd(MUL), ...get(11), ...simd(MUL), ...simd(ADD), ...set(13),
-      ...get(10), ...get(12), ...store(M),
-      ...get(10), ...get(13), ...store(V),
-      ...get(10),
-      ...get(10), ...load(P), ...get(L.decay), ...simd(MUL),
-      ...get(L.step), ...get(12), ...simd(MUL),
-      ...get(13), ...simd(SQRT), ...get(L.sbc2), ...simd(DIV), ...get(L.eps), ...simd(ADD),
+    ...splats.flatMap((p, k) => [...get(p), ...simd(SPLAT), ...set(L.b1 + k)]),
+    ...loop(L.i, [
+      ...get(1), ...get(L.i), 0x6a, ...set(L.ma), // i32.add
+      ...get(2), ...get(L.i), 0x6a, ...set(L.va),
+      ...get(L.i), ...load(G), ...get(L.scale), ...simd(MUL), ...set(L.g),
+      ...get(L.b1), ...get(L.ma), ...load(0), ...simd(MUL), ...get(L.omb1), ...get(L.g), ...simd(MUL), ...simd(ADD), ...set(L.m),
+      ...get(L.b2), ...get(L.va), ...load(0), ...simd(MUL), ...get(L.omb2), ...get(L.g), ...simd(MUL), ...get(L.g), ...simd(MUL), ...simd(ADD), ...set(L.v),
+      ...get(L.ma), ...get(L.m), ...store(0),
+      ...get(L.va), ...get(L.v), ...store(0),
+      ...get(L.i),
+      ...get(L.i), ...load(P), ...get(L.decay), ...simd(MUL),
+      ...get(L.step), ...get(L.m), ...simd(MUL),
+      ...get(L.v), ...simd(SQRT), ...get(L.rsbc2), ...simd(MUL), ...get(L.eps), ...simd(ADD),
       ...simd(DIV), ...simd(SUB),
       ...store(P),
     ]),
   ];
-  const adamLocals = vec([[...leb(1), I32], [...leb(3), V128], [...leb(9), V128]]);
+  const adamLocals = vec([[...leb(1), I32], [...leb(3), V128], [...leb(2), I32], [...leb(9), V128]]);
   // sumsq(n) -> f32: sum of g*g over the staged g (four lanes, then added)
   const sumsq = [
     ...loop(1, [...get(2), ...get(1), ...load(G), ...get(1), ...load(G), ...simd(MUL), ...simd(ADD), ...set(2)]),
@@ -93,7 +102,7 @@ function buildModule(): Uint8Array<ArrayBuffer> {
   const pages = Math.ceil((CHUNK * 16) / 65536);
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, vec([[0x60, ...vec([[I32], ...Array(9).fill([F32])]), 0x00], [0x60, 1, I32, 1, F32]])),
+    ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], ...Array(9).fill([F32])]), 0x00], [0x60, 1, I32, 1, F32]])),
     ...section(3, vec([[0], [1]])),
     ...section(5, vec([[0x00, ...leb(pages)]])),
     ...section(7, vec([[...name('adamw'), 0x00, 0], [...name('sumsq'), 0x00, 1], [...name('mem'), 0x02, 0]])),
@@ -105,19 +114,56 @@ function buildModule(): Uint8Array<ArrayBuffer> {
 // ------------------------------------------------------------------ the kernels
 
 interface Exports {
-  adamw(n: number, b1: number, omb1: number, b2: number, omb2: number, scale: number, decay: number, stepSize: number, sqrtBc2: number, eps: number): void;
+  adamw(n: number, mAt: number, vAt: number, b1: number, omb1: number, b2: number, omb2: number, scale: number, decay: number, stepSize: number, rSqrtBc2: number, eps: number): void;
   sumsq(n: number): number;
   mem: WebAssembly.Memory;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+function module(): WebAssembly.Module | null {
+  if (compiled === undefined) {
+    const bytes = buildModule();
+    compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  }
+  return compiled;
 }
 
 let instance: Exports | null | undefined;
 /** The kernels, or null where this Node has no WebAssembly SIMD (then the caller loops in JS). */
 export function simdKernels(): Exports | null {
   if (instance === undefined) {
-    const bytes = buildModule();
-    instance = WebAssembly.validate(bytes) ? (new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports as unknown as Exports) : null;
+    const mod = module();
+    instance = mod ? (new WebAssembly.Instance(mod).exports as unknown as Exports) : null;
   }
   return instance;
+}
+
+/**
+ * An instance of the kernels whose memory also holds zeroed float32 arrays of the given lengths
+ * (an optimizer's moments, 16-byte aligned), returned as views that stay valid (the memory never
+ * grows again). Null without WebAssembly SIMD, or when they do not fit in a 32-bit memory (4 GiB
+ * with the staging area: about 500M parameters' m and v); the caller then keeps its arrays on the
+ * JavaScript heap and the kernel stages them.
+ */
+export interface SimdArena {
+  kernels: Exports;
+  arrays: Float32Array[];
+}
+export function simdArena(lengths: number[], maxBytes = 4 * 1024 ** 3): SimdArena | null {
+  const mod = module();
+  if (!mod) return null;
+  const offsets: number[] = [];
+  let at = STAGING;
+  for (const n of lengths) offsets.push(at), (at += Math.ceil(n / 4) * 16);
+  if (at > maxBytes) return null;
+  const kernels = new WebAssembly.Instance(mod).exports as unknown as Exports;
+  try {
+    kernels.mem.grow(Math.ceil(at / PAGE) - kernels.mem.buffer.byteLength / PAGE);
+  } catch (e) {
+    if (e instanceof RangeError) return null; // the engine would not reserve that much
+    throw e;
+  }
+  return { kernels, arrays: lengths.map((n, i) => new Float32Array(kernels.mem.buffer, offsets[i], n)) };
 }
 
 export interface AdamWStep {
@@ -130,21 +176,26 @@ export interface AdamWStep {
   eps: number;
 }
 
-/** One AdamW update of x, m, v in place from scale * g (as the JavaScript loop in optimizer.ts). */
+/**
+ * One AdamW update of x, m, v in place from scale * g (as the JavaScript loop in optimizer.ts).
+ * When m and v are views into k's own memory (simdArena) the kernel works on them where they
+ * are; otherwise they are staged with x and g.
+ */
 export function adamwSimd(k: Exports, x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, s: AdamWStep): void {
   const mem = new Float32Array(k.mem.buffer);
+  const resident = m.buffer === k.mem.buffer && v.buffer === k.mem.buffer;
   for (let off = 0; off < x.length; off += CHUNK) {
     const end = Math.min(off + CHUNK, x.length);
     const len = end - off;
     mem.set(x.subarray(off, end), P / 4);
     mem.set(g.subarray(off, end), G / 4);
-    mem.set(m.subarray(off, end), M / 4);
-    mem.set(v.subarray(off, end), V / 4);
-    // lanes past len (up to the next multiple of 4) hold stale values and are not copied back
-    k.adamw((len + 3) & ~3, s.b1, 1 - s.b1, s.b2, 1 - s.b2, s.scale, s.decay, s.stepSize, s.sqrtBc2, s.eps);
+    if (!resident) (mem.set(m.subarray(off, end), M / 4), mem.set(v.subarray(off, end), V / 4));
+    const [mAt, vAt] = resident ? [m.byteOffset + off * 4, v.byteOffset + off * 4] : [M, V];
+    // lanes past len (up to the next multiple of 4) hold stale values: staged, they are not
+    // copied back; resident, they fall in the array's own padding (simdArena rounds each up to 16 bytes)
+    k.adamw((len + 3) & ~3, mAt, vAt, s.b1, 1 - s.b1, s.b2, 1 - s.b2, s.scale, s.decay, s.stepSize, 1 / s.sqrtBc2, s.eps);
     x.set(mem.subarray(P / 4, P / 4 + len), off);
-    m.set(mem.subarray(M / 4, M / 4 + len), off);
-    v.set(mem.subarray(V / 4, V / 4 + len), off);
+    if (!resident) (m.set(mem.subarray(M / 4, M / 4 + len), off), v.set(mem.subarray(V / 4, V / 4 + len), off));
   }
 }
 
