@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PlumError } from '../util/errors.js';
-import { bucketLength, makeBatches, packLength, type Batch } from './batches.js';
+import { bucketLength, lengthGrid, makeBatches, packLength, type Batch } from './batches.js';
 import { IGNORE_INDEX } from './tokenize.js';
 
 /** Example i has length lens[i]; ids are 1000*i + t so rows can be traced; loss on the second half. */
@@ -114,4 +114,27 @@ test('pack: an example longer than the row is an error naming both lengths', () 
   const many = Array.from({ length: 200_000 }, (_, i) => ({ ids: [1, 2, 3].slice(0, 1 + (i % 3)), labels: [1, 2, 3].slice(0, 1 + (i % 3)) }));
   assert.equal(packLength(many), 16);
   assert.equal(makeBatches(many, { batchSize: 64, seed: 0, epoch: 0, pack: 16, padId: 0 }).reduce((n, b) => n + b.lossTokens, 0), many.reduce((n, e) => n + e.ids.length, 0));
+});
+
+test('lengthGrid: as many lengths as power-of-two buckets, multiples of 16, the fewest padded positions; batches pad to it', () => {
+  // one power-of-two bucket (257..512): one length, the longest rounded up to 16
+  assert.deepEqual(lengthGrid([290, 300, 301, 318]), [320]);
+  // two buckets' worth (<= 256 and 257..512): the split that pads least
+  assert.deepEqual(lengthGrid([100, 110, 120, 300, 310]), [128, 320]);
+  assert.deepEqual(lengthGrid([100, 110, 120, 250, 300, 310], 2), [128, 320]);
+  assert.deepEqual(lengthGrid([5, 6, 7, 8]), [16], 'at least 16');
+  assert.deepEqual(lengthGrid([40, 40, 40], 5), [48], 'never more lengths than distinct cells');
+  // exhaustive check of optimality on a small case: every 2-length grid of multiples of 16
+  const ls = [20, 33, 47, 70, 71, 90, 150, 160];
+  const cost = (grid: number[]) => ls.reduce((s, n) => s + grid.find((g) => g >= n)!, 0);
+  const grid = lengthGrid(ls, 2);
+  let bestCost = Infinity;
+  for (let a = 16; a <= 160; a += 16) if (a < 160) bestCost = Math.min(bestCost, cost([a, 160]));
+  assert.equal(cost(grid), bestCost, `grid [${grid}] costs ${cost(grid)}, the best 2-length grid ${bestCost}`);
+  assert.equal(grid.at(-1), 160, 'the last length holds the longest example');
+  // batches take the smallest grid length that holds their longest row
+  const ex = examples([100, 110, 120, 300, 310]);
+  const batches = makeBatches(ex, { batchSize: 2, seed: 0, epoch: 0, lengthBuckets: true, grid: lengthGrid(ex.map((e) => e.ids.length)), padId: 0 });
+  for (const b of batches) assert.equal(b.T, Math.max(...b.lengths) <= 128 ? 128 : 320, `lengths [${b.lengths}] padded to ${b.T}`);
+  assert.throws(() => makeBatches(examples([400]), { batchSize: 1, seed: 0, epoch: 0, grid: [320], padId: 0 }), /a row of 400 tokens is longer than every length of the grid \[320\]/);
 });

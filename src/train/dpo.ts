@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Batch, packRows } from '../data/batches.js';
+import { type Batch, lengthGrid, packRows } from '../data/batches.js';
 import { shuffled } from '../data/rng.js';
 import type { LoadedModel } from '../model/load.js';
 import type { PeftAdapter } from '../peft/types.js';
@@ -37,9 +37,14 @@ interface PairBatch {
   batch: Batch;
 }
 
-function pairBatch(pairs: PairExample[], idx: number[], padId: number): PairBatch {
+function pairBatch(pairs: PairExample[], idx: number[], padId: number, grid?: readonly number[]): PairBatch {
   const rows = [...idx.map((i) => pairs[i]!.chosen), ...idx.map((i) => pairs[i]!.rejected)];
-  return { idx, batch: packRows(rows, padId) };
+  return { idx, batch: packRows(rows, padId, grid) };
+}
+
+/** Row lengths fitted to every response of these pairs (lengthGrid), or none for no pairs. */
+function gridOf(rows: readonly { ids: readonly number[] }[]): number[] | undefined {
+  return rows.length ? lengthGrid(rows.map((r) => r.ids.length)) : undefined;
 }
 
 function chunks(idx: number[], n: number): number[][] {
@@ -58,9 +63,10 @@ function rowMatrix(labelRows: Int32Array, R: number): Float32Array {
 /** log p(response | prompt) of each row under `adapter` (labels mark the response). */
 export async function rowLogps(m: LoadedModel, adapter: PeftAdapter, rows: { ids: number[]; labels: number[] }[], batchSize: number, cache: GraphCache): Promise<number[]> {
   const out: number[] = [];
+  const grid = gridOf(rows);
   for (let i = 0; i < rows.length; i += batchSize) {
     const chunk = rows.slice(i, i + batchSize);
-    const prep = prepareBatch(m.cfg, adapter, packRows(chunk, 0));
+    const prep = prepareBatch(m.cfg, adapter, packRows(chunk, 0, grid));
     const { B, T, K } = prep.shape;
     const run = await cache.get(`logps:${B}x${T}x${K}:${adapter.id}`, () => buildSequenceLogps(m.cfg, adapter, prep.shape));
     const res = await run.run(graphFeeds(run, adapter, m.lm.weights, { ...prep.feeds, label_row: rowMatrix(prep.labelRows, B) }, null));
@@ -102,6 +108,8 @@ export function dpoObjective(
 ): Objective<PairBatch> {
   const cache = new GraphCache(m.lm.backend);
   const padId = m.tokenizer.padId ?? m.eosIds[0] ?? 0;
+  // row lengths fitted to all responses (as many as power-of-two buckets would use)
+  const grid = gridOf([...train.pairs, ...heldOut.pairs].flatMap((p) => [p.chosen, p.rejected]));
 
   const run = async (pairs: PairExample[], ref: [number, number][], pb: PairBatch, step: number | null) => {
     const prep = prepareBatch(m.cfg, adapter, pb.batch);
@@ -131,7 +139,7 @@ export function dpoObjective(
   };
 
   return {
-    batches: (epoch) => chunks(shuffled(train.pairs.map((_, i) => i), o.seed, epoch), o.batchSize).map((idx) => pairBatch(train.pairs, idx, padId)),
+    batches: (epoch) => chunks(shuffled(train.pairs.map((_, i) => i), o.seed, epoch), o.batchSize).map((idx) => pairBatch(train.pairs, idx, padId, grid)),
     async step(pb, step): Promise<StepResult> {
       const r = await run(train.pairs, train.ref, pb, step);
       return { lossSum: (r.out.loss_sum as Float32Array)[0]!, weight: r.P, tokens: r.tokens, grads: gradsOf(r.out), gradSumSq: gradSumSqOf(r.out), sums: r.sums };
@@ -140,7 +148,7 @@ export function dpoObjective(
       ? async () => {
           const tot = { loss: 0, reward_acc: 0, margin: 0, n: 0 };
           for (const idx of chunks(heldOut.pairs.map((_, i) => i), o.batchSize)) {
-            const r = await run(heldOut.pairs, heldOut.ref, pairBatch(heldOut.pairs, idx, padId), null);
+            const r = await run(heldOut.pairs, heldOut.ref, pairBatch(heldOut.pairs, idx, padId, grid), null);
             tot.loss += (r.out.loss_sum as Float32Array)[0]!;
             tot.reward_acc += r.sums.reward_acc;
             tot.margin += r.sums.margin;

@@ -85,6 +85,17 @@ test('only the trainable tensors change (frozen base weights stay bit-identical)
   }
 });
 
+test('SFT batches pad to row lengths fitted to the training and held-out data, not to powers of two', async () => {
+  const m = loadModel(model);
+  const adapter = await makeAdapter(m, { kind: 'soft-prompt', virtualTokens: 2, init: 'random' }, 1);
+  const ex = (n: number, i: number) => ({ ids: Array.from({ length: n }, (_, t) => 1 + ((t + i) % 50)), labels: Array.from({ length: n }, (_, t) => (t < 3 ? -100 : 1 + ((t + i) % 50))) });
+  // 33-40 tokens would pad to 64 as powers of two; a held-out example of 45 sets the longest length
+  const train = [33, 35, 38, 40].map(ex);
+  const objective = sftObjective(m, adapter, train, [ex(45, 9)], { batchSize: 2, seed: 0, lengthBuckets: true, exactMatchLimit: 0 });
+  const Ts = objective.batches(0).map((b) => b.T);
+  assert.deepEqual(Ts, [48, 48], `row lengths ${Ts}: one fitted length (the longest, 45, rounded up to 16)`);
+});
+
 test('gradient accumulation: 2 micro-batches of 2 rows make the same step as one batch of 4', async () => {
   const method: MethodConfig = { kind: 'soft-prompt', virtualTokens: 3, init: 'random' };
   const run = async (batchSize: number, gradAccum: number) => {

@@ -2,7 +2,7 @@
  * Supervised fine-tuning objective: next-token cross-entropy on the labelled (assistant /
  * completion) tokens; held-out loss, token accuracy and exact match of greedy completions.
  */
-import { type Batch, makeBatches } from '../data/batches.js';
+import { type Batch, lengthGrid, makeBatches } from '../data/batches.js';
 import type { SftExample } from '../data/dataset.js';
 import { generate } from '../model/generate.js';
 import type { LoadedModel } from '../model/load.js';
@@ -36,6 +36,10 @@ export function sftObjective(m: LoadedModel, adapter: PeftAdapter, train: SftExa
   const cache = new GraphCache(m.lm.backend);
   const padId = m.tokenizer.padId ?? m.eosIds[0] ?? 0;
   const weights = m.lm.weights;
+  // Row lengths fitted to the data (as many as power-of-two buckets would use, so no more
+  // compiled graphs): training and evaluation batches pad to them.
+  const lengths = [...train, ...heldOut].map((e) => e.ids.length);
+  const grid = lengths.length ? lengthGrid(lengths) : undefined;
 
   const runBatch = async (batch: Batch, step: number | null): Promise<{ out: Record<string, Float32Array>; tokens: number }> => {
     const prep = prepareBatch(m.cfg, adapter, batch);
@@ -64,7 +68,7 @@ export function sftObjective(m: LoadedModel, adapter: PeftAdapter, train: SftExa
   };
 
   return {
-    batches: (epoch) => makeBatches(train, { batchSize: o.batchSize, seed: o.seed, epoch, lengthBuckets: o.lengthBuckets, pack: o.pack, padId }),
+    batches: (epoch) => makeBatches(train, { batchSize: o.batchSize, seed: o.seed, epoch, lengthBuckets: o.lengthBuckets, pack: o.pack, grid, padId }),
     async step(batch, step): Promise<StepResult> {
       const { out, tokens } = await runBatch(batch, step);
       return { lossSum: out.loss_sum![0]!, weight: tokens, tokens, grads: gradsOf(out), gradSumSq: gradSumSqOf(out), sums: { token_acc: out.correct![0]! } };
@@ -74,7 +78,7 @@ export function sftObjective(m: LoadedModel, adapter: PeftAdapter, train: SftExa
           let loss = 0;
           let correct = 0;
           let tokens = 0;
-          for (const b of makeBatches(heldOut, { batchSize: o.batchSize, seed: 0, epoch: 0, lengthBuckets: true, pack: o.pack, padId })) {
+          for (const b of makeBatches(heldOut, { batchSize: o.batchSize, seed: 0, epoch: 0, lengthBuckets: true, pack: o.pack, grid, padId })) {
             const r = await runBatch(b, null);
             loss += r.out.loss_sum![0]!;
             correct += r.out.correct![0]!;
