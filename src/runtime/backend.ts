@@ -16,9 +16,30 @@ export interface CompiledGraph {
   release?(): Promise<void>;
 }
 
-export interface Backend {
-  compile(outputs: Record<string, Value>, opts?: { name?: string }): Promise<CompiledGraph>;
+export interface CompileOptions {
+  name?: string;
+  /**
+   * Let the session keep a memory arena (ORT's, default true): its intermediates come from
+   * blocks it keeps at its largest run's peak. Without it they come from malloc and go back to
+   * it, so sessions that take turns share the memory (see GraphCache's `arena`).
+   */
+  cpuArena?: boolean;
 }
+
+export interface Backend {
+  compile(outputs: Record<string, Value>, opts?: CompileOptions): Promise<CompiledGraph>;
+}
+
+/**
+ * Memory arenas of a GraphCache's sessions: 'always' (each session keeps its own), or
+ * 'while-single': the first graph gets one, and once a second key is compiled every graph is
+ * compiled without and the first is released (recompiled without it when next used). For
+ * training graphs: one shape keeps the arena's compact reuse (full fine-tuning of SmolLM2-135M at
+ * 4 x 128: 3.54 GB peak against 3.89 GB from malloc), several share malloc's memory instead of
+ * holding the sum of their arenas (4 length buckets: 6.7 GB against 15.3 GB; BENCHMARKS.md
+ * finding 40).
+ */
+export type ArenaPolicy = 'always' | 'while-single';
 
 /**
  * Compiled graphs cached per key (a shape bucket); creation happens once per key while the key
@@ -29,9 +50,13 @@ export interface Backend {
  */
 export class GraphCache {
   private readonly cache = new Map<string, Promise<CompiledGraph>>();
+  /** With 'while-single': the key compiled with an arena, until a second key appears. */
+  private arenaKey: string | null = null;
+  private arenaOff = false;
   constructor(
     private readonly backend: Backend,
     private readonly maxEntries = 24,
+    private readonly arena: ArenaPolicy = 'always',
   ) {
     if (!(maxEntries >= 1)) throw new Error(`GraphCache: maxEntries must be at least 1 (got ${maxEntries})`);
   }
@@ -42,7 +67,20 @@ export class GraphCache {
       this.cache.set(key, p);
       return p;
     }
-    p = this.backend.compile(build(), { name: key });
+    let cpuArena = true;
+    if (this.arena === 'while-single') {
+      if (!this.arenaOff && this.arenaKey === null) this.arenaKey = key;
+      else if (!this.arenaOff) {
+        // a second shape: from now on no graph keeps an arena, and the first one gives its up
+        this.arenaOff = true;
+        const first = this.cache.get(this.arenaKey!);
+        this.cache.delete(this.arenaKey!);
+        this.arenaKey = null;
+        first?.then((c) => c.release?.()).catch(() => {});
+      }
+      cpuArena = !this.arenaOff;
+    }
+    p = this.backend.compile(build(), { name: key, cpuArena });
     this.cache.set(key, p);
     p.catch(() => this.cache.delete(key));
     while (this.cache.size > this.maxEntries) {

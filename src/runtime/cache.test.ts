@@ -48,3 +48,32 @@ test('a released ORT graph finishes the run in flight, then refuses new runs', a
   assert.deepEqual([...((await pending).y as Float32Array)], [5, 5]);
   await assert.rejects(c.run({ x: new Float32Array([1, 1]) }), /was released/);
 });
+
+test("GraphCache 'while-single': the first graph keeps an arena until a second key; then none does, and the first is released and recompiled without", async () => {
+  const log: string[] = [];
+  const released: string[] = [];
+  const backend: Backend = {
+    async compile(outputs, opts) {
+      const c = await ort.compile(outputs, opts);
+      log.push(`${opts!.name}:${opts!.cpuArena === false ? 'malloc' : 'arena'}`);
+      return { ...c, run: c.run, release: async () => void released.push(opts!.name!) } satisfies CompiledGraph;
+    },
+  };
+  const cache = new GraphCache(backend, 8, 'while-single');
+  await cache.get('a', scaled(1));
+  await cache.get('a', scaled(1));
+  assert.deepEqual(log, ['a:arena'], 'one shape: compiled once, with the arena');
+  await cache.get('b', scaled(2));
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(log, ['a:arena', 'b:malloc']);
+  assert.deepEqual(released, ['a'], 'the arena session is released when a second shape appears');
+  const a = await cache.get('a', scaled(1));
+  await cache.get('c', scaled(3));
+  assert.deepEqual(log, ['a:arena', 'b:malloc', 'a:malloc', 'c:malloc']);
+  assert.deepEqual([...((await a.run({ x: new Float32Array([1, 2]) })).y as Float32Array)], [1, 2], 'the recompiled graph runs');
+  const always = new GraphCache(backend, 8);
+  await always.get('x', scaled(1));
+  await always.get('y', scaled(2));
+  assert.deepEqual(log.slice(-2), ['x:arena', 'y:arena'], "'always' (the default) keeps every arena");
+  await Promise.all([cache.releaseAll(), always.releaseAll()]);
+});

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { Value } from '../graph/ir.js';
 import { emitOnnx } from '../graph/onnx.js';
-import type { Backend, CompiledGraph, HostArray } from './backend.js';
+import type { Backend, CompileOptions, CompiledGraph, HostArray } from './backend.js';
 
 const ORT_TYPE = { float32: 'float32', int64: 'int64', bool: 'bool', uint8: 'uint8' } as const;
 
@@ -28,12 +28,19 @@ export interface OrtOptions {
    * PLUM_ORT_DENORMALS=keep (for A/B runs).
    */
   denormalsAsZero?: boolean;
+  /**
+   * ORT's CPU memory arena for sessions whose compile options do not say (default true;
+   * PLUM_ORT_ARENA=on|off forces it for every session of the default backend, for A/B runs).
+   */
+  cpuArena?: boolean;
+  /** The arena setting for every session, whatever its compile options say (A/B runs). */
+  forceCpuArena?: boolean;
 }
 
 export class OrtBackend implements Backend {
   constructor(private readonly opts: OrtOptions = {}) {}
 
-  async compile(outputs: Record<string, Value>): Promise<CompiledGraph> {
+  async compile(outputs: Record<string, Value>, opts: CompileOptions = {}): Promise<CompiledGraph> {
     const model = emitOnnx(outputs);
     if (this.opts.dumpPath) (await import('node:fs')).writeFileSync(this.opts.dumpPath, model.bytes);
     const inputsByName = new Map<string, Value>();
@@ -49,6 +56,7 @@ export class OrtBackend implements Backend {
       // 2.16 GB, LoRA 3.78 -> 2.33 GB, full 5.78 -> 4.11 GB; prefill, decode and train-step
       // speed unchanged within noise (A/B in BENCHMARKS.md).
       enableMemPattern: false,
+      enableCpuMemArena: this.opts.forceCpuArena ?? opts.cpuArena ?? this.opts.cpuArena ?? true,
       ...(this.opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.opts.profilePrefix } : {}),
       // Stop the intra-op pool's threads spinning after a run: Plum alternates sessions (length
       // buckets, policy/reference, decode of several caches), and a spinning idle pool takes the
@@ -96,5 +104,7 @@ export class OrtBackend implements Backend {
 let defaultBackend: Backend | null = null;
 /** The process-wide default backend (created lazily; pass your own to control threads). */
 export function ortBackend(): Backend {
-  return (defaultBackend ??= new OrtBackend({ profilePrefix: process.env.PLUM_ORT_PROFILE || undefined, denormalsAsZero: process.env.PLUM_ORT_DENORMALS !== 'keep' }));
+  const env = process.env;
+  const forceCpuArena = env.PLUM_ORT_ARENA === 'on' ? true : env.PLUM_ORT_ARENA === 'off' ? false : undefined;
+  return (defaultBackend ??= new OrtBackend({ profilePrefix: env.PLUM_ORT_PROFILE || undefined, denormalsAsZero: env.PLUM_ORT_DENORMALS !== 'keep', forceCpuArena }));
 }

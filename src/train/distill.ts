@@ -123,7 +123,7 @@ export class DistillRunner {
   private readonly cache: GraphCache;
   readonly J: number;
   constructor(private readonly m: LoadedModel) {
-    this.cache = new GraphCache(m.lm.backend);
+    this.cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
     this.J = sparseWidth(m.cfg.vocabSize);
   }
 

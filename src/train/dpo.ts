@@ -106,7 +106,7 @@ export function dpoObjective(
   heldOut: { pairs: PairExample[]; ref: [number, number][] },
   o: DpoOptions,
 ): Objective<PairBatch> {
-  const cache = new GraphCache(m.lm.backend);
+  const cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
   const padId = m.tokenizer.padId ?? m.eosIds[0] ?? 0;
   // row lengths fitted to all responses (as many as power-of-two buckets would use)
   const grid = gridOf([...train.pairs, ...heldOut.pairs].flatMap((p) => [p.chosen, p.rejected]));

@@ -88,7 +88,7 @@ test('only the trainable tensors change (frozen base weights stay bit-identical)
 test('SFT batches pad to row lengths fitted to the training and held-out data, not to powers of two', async () => {
   const m = loadModel(model);
   const adapter = await makeAdapter(m, { kind: 'soft-prompt', virtualTokens: 2, init: 'random' }, 1);
-  const ex = (n: number, i: number) => ({ ids: Array.from({ length: n }, (_, t) => 1 + ((t + i) % 50)), labels: Array.from({ length: n }, (_, t) => (t < 3 ? -100 : 1 + ((t + i) % 50))) });
+  const ex = (n: number, i: number) => ({ ids: Array.from({ length: n }, (_, t) => 1 + ((t + i) % 50)), labels: Array.from({ length: n }, (_, t) => (t < 3 ? -100 : 1 + ((t + i) % 50))), source: { file: 'mem', line: i + 1 } });
   // 33-40 tokens would pad to 64 as powers of two; a held-out example of 45 sets the longest length
   const train = [33, 35, 38, 40].map(ex);
   const objective = sftObjective(m, adapter, train, [ex(45, 9)], { batchSize: 2, seed: 0, lengthBuckets: true, exactMatchLimit: 0 });
