@@ -99,7 +99,7 @@ function buildModule(): Uint8Array<ArrayBuffer> {
     const f = [...locals, ...body, 0x0b];
     return [...leb(f.length), ...f];
   };
-  const pages = Math.ceil((CHUNK * 16) / 65536);
+  const pages = Math.ceil(STAGING / PAGE);
   const bytes = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, vec([[0x60, ...vec([[I32], [I32], [I32], ...Array(9).fill([F32])]), 0x00], [0x60, 1, I32, 1, F32]])),
