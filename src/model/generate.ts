@@ -39,7 +39,7 @@ export async function generate(lm: CausalLM, prompts: number[][], opts: Generate
   const done = new Array<boolean>(B).fill(opts.maxTokens <= 0);
   if (done.every(Boolean)) return out;
   const eos = new Set(opts.eosIds);
-  let { cache, logits } = await lm.prefill(prompts, opts.adapter ?? null, opts.maxTokens);
+  let { cache, logits } = await prefillOnce(lm, prompts, opts.adapter ?? null, opts.maxTokens);
   // the repetition penalty looks at the whole sequence so far, as HF's does (kept per row as it grows)
   const seen = (opts.repetitionPenalty ?? 1) !== 1 ? prompts.map((p) => new Set(p)) : null;
   for (let step = 0; step < opts.maxTokens; step++) {
@@ -73,6 +73,27 @@ export async function generate(lm: CausalLM, prompts: number[][], opts: Generate
   lm.release(cache);
   if (opts.decode) for (const g of out) g.text ??= opts.decode(g.tokens);
   return out;
+}
+
+/**
+ * Prefill with each distinct prompt computed once: rows that repeat a prompt (several samples of
+ * it) get copies of its cache row and logits. Sampling n candidates of a prompt then prefills
+ * it once instead of n times (BENCHMARKS.md finding 42).
+ */
+async function prefillOnce(lm: CausalLM, prompts: number[][], adapter: ModelAdapter | null, maxTokens: number) {
+  const index = new Map<string, number>();
+  const unique: number[][] = [];
+  const rowOf = prompts.map((p) => {
+    const key = p.join(',');
+    let u = index.get(key);
+    if (u === undefined) index.set(key, (u = unique.push(p) - 1));
+    return u;
+  });
+  if (unique.length === prompts.length) return lm.prefill(prompts, adapter, maxTokens);
+  const once = await lm.prefill(unique, adapter, maxTokens);
+  const cache = lm.selectRows(once.cache, rowOf);
+  lm.release(once.cache);
+  return { cache, logits: rowOf.map((u) => once.logits[u]!.slice()) };
 }
 
 function firstStop(text: string, stops: string[]): number {

@@ -169,6 +169,34 @@ test('seeded sampling is reproducible and greedy equals argmax decoding', async 
   assert.deepEqual(greedy[0]!.tokens, seq.slice(2));
 });
 
+test('repeated prompts are prefilled once (their cache rows copied); each row samples as if it were alone', async () => {
+  const cfg = tinyConfig();
+  const lm = new CausalLM(cfg, randomWeights(cfg, 7, 1.0), backend);
+  const prefilled: number[] = [];
+  const prefill = lm.prefill.bind(lm);
+  lm.prefill = (prompts, ...rest) => (prefilled.push(prompts.length), prefill(prompts, ...rest));
+  const prompts = [[1, 5], [1, 7, 8], [1, 5], [1, 5]];
+  const seeds = [11, 12, 13, 14];
+  const opts = { temperature: 1, topK: 0, topP: 1, seed: 0, maxTokens: 8, eosIds: [] };
+  const together = await generate(lm, prompts, { ...opts, seeds });
+  assert.deepEqual(prefilled, [2], 'one prefill of the two distinct prompts');
+  for (const [b, p] of prompts.entries()) {
+    const alone = await generate(lm, [p], { ...opts, seeds: [seeds[b]!] });
+    assert.deepEqual(together[b]!.tokens, alone[0]!.tokens, `row ${b}: the same tokens as sampled alone with its seed`);
+  }
+  assert.notDeepEqual(together[2]!.tokens, together[3]!.tokens, 'rows of one prompt sample independently');
+  // selectRows copies rows (repeats allowed) and leaves the source cache as it was
+  const { cache } = await lm.prefill([[1, 5], [1, 7, 8]]);
+  const k0 = cache.k[0]!.slice();
+  const picked = lm.selectRows(cache, [1, 1, 0]);
+  const row = cfg.numKvHeads * cache.capacity * cfg.headDim;
+  assert.deepEqual(picked.len, [3, 3, 2]);
+  assert.deepEqual(picked.k[0]!.subarray(0, row), cache.k[0]!.subarray(row, 2 * row));
+  assert.deepEqual(picked.v[cfg.numLayers - 1]!.subarray(2 * row, 3 * row), cache.v[cfg.numLayers - 1]!.subarray(0, row));
+  assert.deepEqual(cache.k[0], k0, 'the source cache is unchanged');
+  assert.throws(() => lm.selectRows(cache, [2]), /selectRows: row 2 of a cache of 2/);
+});
+
 test('extend continues a cloned cached prefix exactly like one long prefill', async () => {
   const cfg = tinyConfig({ architectures: ['Qwen2ForCausalLM'] });
   const lm = new CausalLM(cfg, randomWeights(cfg, 8), backend);

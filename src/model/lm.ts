@@ -212,6 +212,24 @@ export class CausalLM {
     return this.splitRows(out.logits as Float32Array, B);
   }
 
+  /**
+   * A new cache whose row b is a copy of row `rows[b]` of `cache` (rows may repeat), e.g. to
+   * sample several continuations of one prefilled prompt. `cache` is left as it was.
+   */
+  selectRows(cache: KVCache, rows: readonly number[]): KVCache {
+    const out = this.emptyCache(rows.length, cache.capacity, cache.adapter);
+    const size = this.cfg.numKvHeads * cache.capacity * this.cfg.headDim; // one row: [Hkv, cap, Dh]
+    rows.forEach((r, b) => {
+      if (!(r >= 0 && r < cache.len.length)) throw new Error(`selectRows: row ${r} of a cache of ${cache.len.length}`);
+      for (let l = 0; l < this.cfg.numLayers; l++) {
+        out.k[l]!.set(cache.k[l]!.subarray(r * size, (r + 1) * size), b * size);
+        out.v[l]!.set(cache.v[l]!.subarray(r * size, (r + 1) * size), b * size);
+      }
+      out.len[b] = cache.len[r]!;
+    });
+    return out;
+  }
+
   /** An independent copy of a cache (optionally with more capacity), e.g. to reuse a cached prefix. */
   cloneCache(cache: KVCache, capacity = cache.capacity): KVCache {
     const copy: KVCache = { ...cache, k: cache.k.map((a) => a.slice()), v: cache.v.map((a) => a.slice()), len: [...cache.len] };
