@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OrtBackend } from '../runtime/ort.js';
-import { CausalLM, cacheCapacity } from './lm.js';
+import { CausalLM, cacheCapacity, promptLength } from './lm.js';
 import { referenceLogits, randomWeights, tinyConfig } from './testing.js';
 import { generate } from './generate.js';
 
@@ -112,6 +112,19 @@ test('a released cache is reused: stale slots are masked, results identical to a
   assert.ok(maxAbsDiff(logits[0]!, (await lm.logits([1, 3, 4]))[2]!) < 1e-5);
   const step = await lm.decode(cache, [6]);
   assert.ok(maxAbsDiff(step[0]!, (await lm.logits([1, 3, 4, 6]))[3]!) < 1e-5);
+});
+
+test('prompt lengths: multiples of an eighth of the enclosing power of two (at least 16), at most a quarter padding; prefill pads to them', async () => {
+  const cases: [number, number][] = [[1, 16], [16, 16], [17, 32], [100, 112], [129, 160], [300, 320], [512, 512], [513, 640], [1000, 1024]];
+  for (const [n, T] of cases) assert.equal(promptLength(n), T, `promptLength(${n})`);
+  for (let n = 64; n <= 5000; n += 29) {
+    const T = promptLength(n);
+    assert.ok(T >= n && (T - n) / T <= 0.25, `promptLength(${n}) = ${T}`);
+  }
+  const cfg = tinyConfig();
+  const lm = new CausalLM(cfg, randomWeights(cfg, 3), backend);
+  lm.release((await lm.prefill([Array.from({ length: 40 }, (_, i) => 1 + (i % 30))])).cache);
+  assert.deepEqual(lm.graphs.keys().map((k) => k.split(':')[1]), ['1x48'], `a prefill of 40 tokens compiles one [1, 48] graph: ${lm.graphs.keys().join(' | ')}`);
 });
 
 test('cache capacities: multiples of an eighth of the enclosing power of two, at most a quarter empty', () => {

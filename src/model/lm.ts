@@ -30,6 +30,17 @@ export function cacheCapacity(n: number): number {
   return Math.ceil(Math.max(n, 1) / step) * step;
 }
 
+/**
+ * Padded length of a prompt (or a block of new tokens) of n for prefill, extend and score graphs:
+ * a multiple of an eighth of the power of two at or above n (at least 16), so at most a quarter
+ * is padding (300 tokens -> 320, where a power of two would be 512: prefill 343 -> ~210 ms on
+ * SmolLM2-135M shapes; BENCHMARKS.md finding 43), with four compiled sizes per octave.
+ */
+export function promptLength(n: number): number {
+  const step = Math.max(16, bucket(n, 16) / 8);
+  return Math.ceil(Math.max(n, 1) / step) * step;
+}
+
 export interface KVCache {
   capacity: number;
   /** Per layer [B, Hkv, capacity, Dh]. */
@@ -107,7 +118,7 @@ export class CausalLM {
    */
   async score(seqs: number[][], adapter: ModelAdapter | null = null): Promise<number[][]> {
     const B = seqs.length;
-    const T = bucket(Math.max(...seqs.map((s) => s.length)));
+    const T = promptLength(Math.max(...seqs.map((s) => s.length)));
     const N = adapter?.virtualTokens ?? 0;
     const Pn = adapter?.prefixLength ?? 0;
     const { run } = await this.compiled({ B, T, withVirtual: true, cache: 0, output: 'logprobs', present: false }, adapter);
@@ -145,7 +156,7 @@ export class CausalLM {
   async prefill(prompts: number[][], adapter: ModelAdapter | null = null, maxNewTokens = 0): Promise<{ cache: KVCache; logits: Float32Array[] }> {
     const B = prompts.length;
     if (prompts.some((p) => p.length === 0)) throw new Error('prefill: empty prompt (start with a BOS token)');
-    const T = bucket(Math.max(...prompts.map((p) => p.length)));
+    const T = promptLength(Math.max(...prompts.map((p) => p.length)));
     const N = adapter?.virtualTokens ?? 0;
     const Pn = adapter?.prefixLength ?? 0;
     const { run } = await this.compiled({ B, T, withVirtual: true, cache: 0, output: 'last-logits', present: true }, adapter);
@@ -179,7 +190,7 @@ export class CausalLM {
     const B = tokens.length;
     if (B !== cache.len.length) throw new Error(`extend: ${B} rows for a cache of ${cache.len.length}`);
     if (tokens.some((t) => t.length === 0)) throw new Error('extend: every row needs at least one token');
-    const T = Math.max(...tokens.map((t) => t.length)) === 1 ? 1 : bucket(Math.max(...tokens.map((t) => t.length)));
+    const T = Math.max(...tokens.map((t) => t.length)) === 1 ? 1 : promptLength(Math.max(...tokens.map((t) => t.length)));
     const need = Math.max(...cache.len.map((l, b) => l + tokens[b]!.length));
     if (need > cache.capacity) this.grow(cache, cacheCapacity(need));
     const adapter = cache.adapter;
