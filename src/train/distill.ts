@@ -6,7 +6,7 @@
  * Teacher distributions are kept sparse: the top J tokens per position, renormalised (J = V
  * for vocabularies up to 1024 tokens, where the KL is exact; 64 otherwise).
  */
-import { type Batch, packRows } from '../data/batches.js';
+import { type Batch, lengthGrid, packRows } from '../data/batches.js';
 import { shuffled } from '../data/rng.js';
 import { generate } from '../model/generate.js';
 import type { LoadedModel } from '../model/load.js';
@@ -122,13 +122,19 @@ export interface DistillStats {
 export class DistillRunner {
   private readonly cache: GraphCache;
   readonly J: number;
-  constructor(private readonly m: LoadedModel) {
+  /** Row lengths to pad to (lengthGrid over every example the runner will see); powers of two without. */
+  private readonly grid?: number[];
+  constructor(
+    private readonly m: LoadedModel,
+    examples: readonly DistillExample[] = [],
+  ) {
     this.cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
     this.J = sparseWidth(m.cfg.vocabSize);
+    if (examples.length) this.grid = lengthGrid(examples.map((e) => e.ids.length));
   }
 
   async run(adapter: PeftAdapter, examples: DistillExample[], step: number | null) {
-    const batch: Batch = packRows(examples, 0);
+    const batch: Batch = packRows(examples, 0, this.grid);
     const prep = prepareBatch(this.m.cfg, adapter, batch);
     const { B, T, K } = prep.shape;
     const train = step !== null;
@@ -161,7 +167,7 @@ export function distillObjective(
   heldOut: DistillExample[],
   o: { batchSize: number; seed: number; baselineKl: number | null },
 ): Objective<DistillExample[]> {
-  const runner = new DistillRunner(m);
+  const runner = new DistillRunner(m, [...train, ...heldOut]);
   const chunks = (xs: DistillExample[]): DistillExample[][] => Array.from({ length: Math.ceil(xs.length / o.batchSize) }, (_, i) => xs.slice(i * o.batchSize, (i + 1) * o.batchSize));
   return {
     batches: (epoch) => chunks(shuffled(train, o.seed, epoch)),

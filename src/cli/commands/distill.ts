@@ -100,7 +100,7 @@ export async function runDistillCommand(raw: Record<string, unknown>): Promise<v
   const teacherOpts = { samples: o.samplesPerPrompt, maxTokens: o.maxTokens, temperature: o.temperature, batchSize: Math.max(o.batchSize, 8), quiet: o.quiet };
   const train: DistillExample[] = await teacherExamples(m, ids(trainP), { ...teacherOpts, seed: o.seed });
   const held: DistillExample[] = await teacherExamples(m, ids(heldP), { ...teacherOpts, seed: o.seed + 1 });
-  const runner = new DistillRunner(m);
+  const runner = new DistillRunner(m, held);
   const noPrompt = await runner.stats(null, held, o.batchSize);
   process.stderr.write(`distill: system prompt ${systemTokens} tokens -> ${method.kind} of ${(method as { virtualTokens: number }).virtualTokens} tokens; ` +
     `${trainP.length} train / ${heldP.length} held-out prompts; no-prompt KL ${noPrompt.kl.toFixed(4)}, agreement ${(noPrompt.agree * 100).toFixed(1)}%\n`);
