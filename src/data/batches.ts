@@ -120,6 +120,11 @@ export function lengthGrid(lengths: readonly number[], maxLengths?: number): num
   return grid.reverse();
 }
 
+/** lengthGrid of these rows' lengths, or undefined (powers of two) when there are none. */
+export function gridFor(rows: readonly { ids: readonly number[] }[]): number[] | undefined {
+  return rows.length ? lengthGrid(rows.map((r) => r.ids.length)) : undefined;
+}
+
 /** The smallest length of `grid` that holds n tokens (powers of two from MIN_T without a grid). */
 function rowLength(n: number, grid?: readonly number[]): number {
   if (!grid) return bucketLength(n);

@@ -26,7 +26,12 @@ export function bucket(n: number, min = 8): number {
  * and there are at most four cache sizes, so four compiled decode graphs, per octave.
  */
 export function cacheCapacity(n: number): number {
-  const step = Math.max(64, bucket(n, 64) / 8);
+  return octaveEighths(n, 64);
+}
+
+/** n rounded up to a multiple of an eighth of the power of two at or above it (at least `min`). */
+function octaveEighths(n: number, min: number): number {
+  const step = Math.max(min, bucket(n, min) / 8);
   return Math.ceil(Math.max(n, 1) / step) * step;
 }
 
@@ -37,8 +42,7 @@ export function cacheCapacity(n: number): number {
  * SmolLM2-135M shapes; BENCHMARKS.md finding 43), with four compiled sizes per octave.
  */
 export function promptLength(n: number): number {
-  const step = Math.max(16, bucket(n, 16) / 8);
-  return Math.ceil(Math.max(n, 1) / step) * step;
+  return octaveEighths(n, 16);
 }
 
 export interface KVCache {
@@ -190,7 +194,8 @@ export class CausalLM {
     const B = tokens.length;
     if (B !== cache.len.length) throw new Error(`extend: ${B} rows for a cache of ${cache.len.length}`);
     if (tokens.some((t) => t.length === 0)) throw new Error('extend: every row needs at least one token');
-    const T = Math.max(...tokens.map((t) => t.length)) === 1 ? 1 : promptLength(Math.max(...tokens.map((t) => t.length)));
+    const longest = Math.max(...tokens.map((t) => t.length));
+    const T = longest === 1 ? 1 : promptLength(longest);
     const need = Math.max(...cache.len.map((l, b) => l + tokens[b]!.length));
     if (need > cache.capacity) this.grow(cache, cacheCapacity(need));
     const adapter = cache.adapter;

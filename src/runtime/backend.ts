@@ -50,9 +50,8 @@ export type ArenaPolicy = 'always' | 'while-single';
  */
 export class GraphCache {
   private readonly cache = new Map<string, Promise<CompiledGraph>>();
-  /** With 'while-single': the key compiled with an arena, until a second key appears. */
-  private arenaKey: string | null = null;
-  private arenaOff = false;
+  /** With 'while-single': the key compiled with an arena (undefined: none yet; null: arenas are off). */
+  private arenaKey: string | null | undefined = undefined;
   constructor(
     private readonly backend: Backend,
     private readonly maxEntries = 24,
@@ -67,28 +66,25 @@ export class GraphCache {
       this.cache.set(key, p);
       return p;
     }
-    let cpuArena = true;
     if (this.arena === 'while-single') {
-      if (!this.arenaOff && this.arenaKey === null) this.arenaKey = key;
-      else if (!this.arenaOff) {
+      if (this.arenaKey === undefined) this.arenaKey = key;
+      else if (this.arenaKey !== null) {
         // a second shape: from now on no graph keeps an arena, and the first one gives its up
-        this.arenaOff = true;
-        const first = this.cache.get(this.arenaKey!);
-        this.cache.delete(this.arenaKey!);
+        this.evict(this.arenaKey);
         this.arenaKey = null;
-        first?.then((c) => c.release?.()).catch(() => {});
       }
-      cpuArena = !this.arenaOff;
     }
-    p = this.backend.compile(build(), { name: key, cpuArena });
+    p = this.backend.compile(build(), { name: key, cpuArena: this.arenaKey !== null });
     this.cache.set(key, p);
     p.catch(() => this.cache.delete(key));
-    while (this.cache.size > this.maxEntries) {
-      const [oldest, victim] = this.cache.entries().next().value as [string, Promise<CompiledGraph>];
-      this.cache.delete(oldest);
-      victim.then((c) => c.release?.()).catch(() => {});
-    }
+    while (this.cache.size > this.maxEntries) this.evict(this.cache.keys().next().value as string);
     return p;
+  }
+  /** Drops a key and releases its graph (runs in flight finish first). */
+  private evict(key: string): void {
+    const victim = this.cache.get(key);
+    this.cache.delete(key);
+    victim?.then((c) => c.release?.()).catch(() => {});
   }
   get size(): number {
     return this.cache.size;

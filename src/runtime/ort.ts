@@ -29,11 +29,9 @@ export interface OrtOptions {
    */
   denormalsAsZero?: boolean;
   /**
-   * ORT's CPU memory arena for sessions whose compile options do not say (default true;
-   * PLUM_ORT_ARENA=on|off forces it for every session of the default backend, for A/B runs).
+   * ORT's CPU memory arena for every session, whatever its compile options say (A/B runs; the
+   * default backend takes it from PLUM_ORT_ARENA=on|off). Unset: as each compile asks, default on.
    */
-  cpuArena?: boolean;
-  /** The arena setting for every session, whatever its compile options say (A/B runs). */
   forceCpuArena?: boolean;
 }
 
@@ -56,7 +54,7 @@ export class OrtBackend implements Backend {
       // 2.16 GB, LoRA 3.78 -> 2.33 GB, full 5.78 -> 4.11 GB; prefill, decode and train-step
       // speed unchanged within noise (A/B in BENCHMARKS.md).
       enableMemPattern: false,
-      enableCpuMemArena: this.opts.forceCpuArena ?? opts.cpuArena ?? this.opts.cpuArena ?? true,
+      enableCpuMemArena: this.opts.forceCpuArena ?? opts.cpuArena ?? true,
       ...(this.opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: this.opts.profilePrefix } : {}),
       // Stop the intra-op pool's threads spinning after a run: Plum alternates sessions (length
       // buckets, policy/reference, decode of several caches), and a spinning idle pool takes the

@@ -6,7 +6,7 @@
  * Teacher distributions are kept sparse: the top J tokens per position, renormalised (J = V
  * for vocabularies up to 1024 tokens, where the KL is exact; 64 otherwise).
  */
-import { type Batch, lengthGrid, packRows } from '../data/batches.js';
+import { type Batch, gridFor, packRows } from '../data/batches.js';
 import { shuffled } from '../data/rng.js';
 import { generate } from '../model/generate.js';
 import type { LoadedModel } from '../model/load.js';
@@ -123,14 +123,14 @@ export class DistillRunner {
   private readonly cache: GraphCache;
   readonly J: number;
   /** Row lengths to pad to (lengthGrid over every example the runner will see); powers of two without. */
-  private readonly grid?: number[];
+  private readonly grid: number[] | undefined;
   constructor(
     private readonly m: LoadedModel,
     examples: readonly DistillExample[] = [],
   ) {
     this.cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
     this.J = sparseWidth(m.cfg.vocabSize);
-    if (examples.length) this.grid = lengthGrid(examples.map((e) => e.ids.length));
+    this.grid = gridFor(examples);
   }
 
   async run(adapter: PeftAdapter, examples: DistillExample[], step: number | null) {

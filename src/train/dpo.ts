@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Batch, lengthGrid, packRows } from '../data/batches.js';
+import { type Batch, gridFor, packRows } from '../data/batches.js';
 import { shuffled } from '../data/rng.js';
 import type { LoadedModel } from '../model/load.js';
 import type { PeftAdapter } from '../peft/types.js';
@@ -42,11 +42,6 @@ function pairBatch(pairs: PairExample[], idx: number[], padId: number, grid?: re
   return { idx, batch: packRows(rows, padId, grid) };
 }
 
-/** Row lengths fitted to every response of these pairs (lengthGrid), or none for no pairs. */
-function gridOf(rows: readonly { ids: readonly number[] }[]): number[] | undefined {
-  return rows.length ? lengthGrid(rows.map((r) => r.ids.length)) : undefined;
-}
-
 function chunks(idx: number[], n: number): number[][] {
   return Array.from({ length: Math.ceil(idx.length / n) }, (_, i) => idx.slice(i * n, (i + 1) * n));
 }
@@ -63,7 +58,7 @@ function rowMatrix(labelRows: Int32Array, R: number): Float32Array {
 /** log p(response | prompt) of each row under `adapter` (labels mark the response). */
 export async function rowLogps(m: LoadedModel, adapter: PeftAdapter, rows: { ids: number[]; labels: number[] }[], batchSize: number, cache: GraphCache): Promise<number[]> {
   const out: number[] = [];
-  const grid = gridOf(rows);
+  const grid = gridFor(rows);
   for (let i = 0; i < rows.length; i += batchSize) {
     const chunk = rows.slice(i, i + batchSize);
     const prep = prepareBatch(m.cfg, adapter, packRows(chunk, 0, grid));
@@ -109,7 +104,7 @@ export function dpoObjective(
   const cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
   const padId = m.tokenizer.padId ?? m.eosIds[0] ?? 0;
   // row lengths fitted to all responses (as many as power-of-two buckets would use)
-  const grid = gridOf([...train.pairs, ...heldOut.pairs].flatMap((p) => [p.chosen, p.rejected]));
+  const grid = gridFor([...train.pairs, ...heldOut.pairs].flatMap((p) => [p.chosen, p.rejected]));
 
   const run = async (pairs: PairExample[], ref: [number, number][], pb: PairBatch, step: number | null) => {
     const prep = prepareBatch(m.cfg, adapter, pb.batch);

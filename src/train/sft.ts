@@ -2,7 +2,7 @@
  * Supervised fine-tuning objective: next-token cross-entropy on the labelled (assistant /
  * completion) tokens; held-out loss, token accuracy and exact match of greedy completions.
  */
-import { type Batch, lengthGrid, makeBatches } from '../data/batches.js';
+import { type Batch, gridFor, makeBatches } from '../data/batches.js';
 import type { SftExample } from '../data/dataset.js';
 import { generate } from '../model/generate.js';
 import type { LoadedModel } from '../model/load.js';
@@ -38,8 +38,7 @@ export function sftObjective(m: LoadedModel, adapter: PeftAdapter, train: SftExa
   const weights = m.lm.weights;
   // Row lengths fitted to the data (as many as power-of-two buckets would use, so no more
   // compiled graphs): training and evaluation batches pad to them.
-  const lengths = [...train, ...heldOut].map((e) => e.ids.length);
-  const grid = lengths.length ? lengthGrid(lengths) : undefined;
+  const grid = gridFor([...train, ...heldOut]);
 
   const runBatch = async (batch: Batch, step: number | null): Promise<{ out: Record<string, Float32Array>; tokens: number }> => {
     const prep = prepareBatch(m.cfg, adapter, batch);
