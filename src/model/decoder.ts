@@ -11,6 +11,7 @@ import * as op from '../graph/ops.js';
 import { applyRope, attention, linear, rmsNorm, ropeInputs, silu } from '../graph/nn.js';
 import { type ModelConfig, expectedTensorShapes } from './config.js';
 import { mixedWindows } from './masks.js';
+import { remat } from '../graph/remat.js';
 
 /** Model weights as graph inputs named by their HF names, created on first use. */
 export class WeightInputs {
@@ -82,6 +83,18 @@ export interface KV {
   v: Value; // [B, Hkv, P, Dh]
 }
 
+/**
+ * Activation recomputation in training graphs (src/graph/remat.ts):
+ * - 'attention': each layer's attention, whose probabilities [B, H, T, S] are otherwise kept
+ *   from the forward pass to the backward pass (T^2 per layer);
+ * - 'layers': each whole layer (gradient checkpointing): only the layers' inputs are kept, and
+ *   the backward pass runs every layer's forward once more;
+ * - 'none': everything the backward pass reads is kept.
+ * Forward-only graphs are unaffected.
+ */
+export const RECOMPUTE = ['none', 'attention', 'layers'] as const;
+export type Recompute = (typeof RECOMPUTE)[number];
+
 export interface DecoderInputs {
   embeds: Value; // [B, T, C]
   cos: Value; // [B, T, Dh]
@@ -96,6 +109,8 @@ export interface DecoderInputs {
    * attention may then skip most of the masked upper triangle (query blocks; see nn.ts).
    */
   causal?: boolean;
+  /** What the backward pass recomputes instead of keeping from the forward pass (see `Recompute`). */
+  recompute?: Recompute;
 }
 
 /** Query blocks for causal attention over T positions: one per 128 rows, at most 4 (prefill 512: -3%, BENCHMARKS.md proposal 4). */
@@ -177,9 +192,9 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
   // The residual stream is kept as [B*T, C]: every projection is then a 2-D Gemm with no
   // reshape before or after it (and none in the backward).
   const C = inp.embeds.shape[2]!;
-  let x = op.reshape(inp.embeds, [B * T, C]); // [B*T, C]
   const present: KV[] = [];
-  for (let l = 0; l < cfg.numLayers; l++) {
+  // one decoder layer: x [B*T, C] -> [B*T, C]
+  const layer = (l: number, x: Value): Value => {
     const p = `model.layers.${l}`;
     // --- attention block
     const h = rmsNorm(x, w.get(`${p}.input_layernorm.weight`), cfg.rmsNormEps);
@@ -199,13 +214,19 @@ export function decoder(w: WeightInputs, inp: DecoderInputs, hooks: DecoderHooks
     const vs = [...past.map((p) => p.v), v];
     const blocks = inp.causal && past.length === 0 ? causalBlocks(T) : 1;
     const bias = layerBias(cfg, l, inp);
-    const a = op.reshape(attention(qr, ks, vs, bias, 1 / Math.sqrt(Dh), { causalBlocks: blocks }), [B * T, -1]); // [B*T, H*Dh]
+    const attend = (): Value => attention(qr, ks, vs, bias, 1 / Math.sqrt(Dh), { causalBlocks: blocks });
+    const a = op.reshape(inp.recompute === 'attention' ? remat(w.graph, attend) : attend(), [B * T, -1]); // [B*T, H*Dh]
     x = proj(`${p}.self_attn.o_proj`, a, cfg.oBias, x);
     // --- MLP block (SwiGLU)
     const m = rmsNorm(x, w.get(`${p}.post_attention_layernorm.weight`), cfg.rmsNormEps);
     const gate = silu(proj(`${p}.mlp.gate_proj`, m, cfg.mlpBias));
     const up = proj(`${p}.mlp.up_proj`, m, cfg.mlpBias);
-    x = proj(`${p}.mlp.down_proj`, op.mul(gate, up), cfg.mlpBias, x); // [B*T, C]
+    return proj(`${p}.mlp.down_proj`, op.mul(gate, up), cfg.mlpBias, x); // [B*T, C]
+  };
+  let x = op.reshape(inp.embeds, [B * T, C]); // [B*T, C]
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const input = x;
+    x = inp.recompute === 'layers' ? remat(w.graph, () => layer(l, input)) : layer(l, input);
   }
   return { hidden: op.reshape(rmsNorm(x, w.get('model.norm.weight'), cfg.rmsNormEps), [B, T, C]), present };
 }

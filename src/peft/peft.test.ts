@@ -24,6 +24,7 @@ import { createAdapter } from './registry.js';
 import { loadAdapter, saveAdapter } from './io.js';
 import { mergeLora, mergedConfig } from './lora.js';
 import type { BaseModel, MethodConfig, PeftAdapter } from './types.js';
+import type { Recompute } from '../model/decoder.js';
 
 const backend = new OrtBackend({ threads: 1 });
 const cfg = tinyConfig({ architectures: ['Qwen2ForCausalLM'] }); // exercises q/k/v biases too
@@ -101,6 +102,28 @@ for (const [name, config] of methods) {
     for (const v of g.inputs) if (!(v.name! in feeds)) feeds[v.name!] = base.weights.get(v.name!)!;
     const res = await checkLossGrads(backend, loss, wrt, feeds, { seed: 7, directions: 3 });
     for (const r of res) assert.ok(r.relErr < 2e-3, `analytic ${r.analytic} vs numeric ${r.numeric}`);
+  });
+}
+
+for (const [name, config] of methods) {
+  test(`${name}: recomputing attention or whole layers in the backward pass gives the gradients of keeping everything`, async () => {
+    const { base } = makeBase();
+    const a = await createAdapter(config, base, 5);
+    perturb(a);
+    const batch = prepareBatch(cfg, a, makeBatches(rows, { batchSize: 2, seed: 0, epoch: 0, padId: 0 })[0]!);
+    const gradsWith = async (recompute: Recompute): Promise<Map<string, Float32Array>> => {
+      const run = await backend.compile(buildSftStep(cfg, a, batch.shape, true, { recompute }));
+      return gradsOf(await run.run(graphFeeds(run, a, base.weights, batch.feeds, 3)));
+    };
+    const kept = await gradsWith('none');
+    for (const recompute of ['attention', 'layers'] as const) {
+      const got = await gradsWith(recompute);
+      assert.deepEqual([...got.keys()], [...kept.keys()]);
+      for (const [k, want] of kept) {
+        const scale = Math.max(...want.map(Math.abs));
+        assert.ok(scale > 0 && maxDiff(got.get(k)!, want) <= 1e-5 * scale, `${recompute}, ${k}: max difference ${maxDiff(got.get(k)!, want)} (largest gradient ${scale})`);
+      }
+    }
   });
 }
 

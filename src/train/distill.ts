@@ -16,6 +16,7 @@ import { GraphCache } from '../runtime/backend.js';
 import { createProgress } from '../util/progress.js';
 import { prepareBatch } from './feeds.js';
 import { buildDistillStep, buildLogitsAt } from './graph.js';
+import type { Recompute } from '../model/decoder.js';
 import type { Objective, StepResult } from './loop.js';
 import { gradSumSqOf, gradsOf, graphFeeds } from './run.js';
 
@@ -127,6 +128,8 @@ export class DistillRunner {
   constructor(
     private readonly m: LoadedModel,
     examples: readonly DistillExample[] = [],
+    /** What the backward pass recomputes (default 'attention'; decoder.ts `Recompute`). */
+    private readonly recompute?: Recompute,
   ) {
     this.cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
     this.J = sparseWidth(m.cfg.vocabSize);
@@ -138,7 +141,7 @@ export class DistillRunner {
     const prep = prepareBatch(this.m.cfg, adapter, batch);
     const { B, T, K } = prep.shape;
     const train = step !== null;
-    const g = await this.cache.get(`distill:${train}:${B}x${T}x${K}:${adapter.id}`, () => buildDistillStep(this.m.cfg, adapter, prep.shape, this.J, train));
+    const g = await this.cache.get(`distill:${train}:${B}x${T}x${K}:${adapter.id}`, () => buildDistillStep(this.m.cfg, adapter, prep.shape, this.J, train, { recompute: this.recompute }));
     const out = await g.run(graphFeeds(g, adapter, this.m.lm.weights, { ...prep.feeds, ...teacherFeeds(examples, K, this.J) }, step));
     const ce = (out.loss_sum as Float32Array)[0]!;
     const entropy = examples.reduce((s, e) => s + e.teacherEntropy, 0);
@@ -165,9 +168,9 @@ export function distillObjective(
   adapter: PeftAdapter,
   train: DistillExample[],
   heldOut: DistillExample[],
-  o: { batchSize: number; seed: number; baselineKl: number | null },
+  o: { batchSize: number; seed: number; baselineKl: number | null; recompute?: Recompute },
 ): Objective<DistillExample[]> {
-  const runner = new DistillRunner(m, [...train, ...heldOut]);
+  const runner = new DistillRunner(m, [...train, ...heldOut], o.recompute);
   const chunks = (xs: DistillExample[]): DistillExample[][] => Array.from({ length: Math.ceil(xs.length / o.batchSize) }, (_, i) => xs.slice(i * o.batchSize, (i + 1) * o.batchSize));
   return {
     batches: (epoch) => chunks(shuffled(train, o.seed, epoch)),

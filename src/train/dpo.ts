@@ -13,6 +13,7 @@ import { GraphCache } from '../runtime/backend.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { prepareBatch } from './feeds.js';
 import { buildPreferenceStep, buildSequenceLogps } from './graph.js';
+import type { Recompute } from '../model/decoder.js';
 import type { PreferenceLoss } from './losses.js';
 import type { Objective, StepResult } from './loop.js';
 import { gradSumSqOf, gradsOf, graphFeeds } from './run.js';
@@ -30,6 +31,8 @@ export interface DpoOptions {
   loss: PreferenceLoss;
   /** Weight of the chosen responses' per-token NLL added to the loss (RPO; 0 = plain DPO). */
   sftWeight?: number;
+  /** What the backward pass recomputes (default 'attention'; decoder.ts `Recompute`). */
+  recompute?: Recompute;
 }
 
 interface PairBatch {
@@ -112,7 +115,7 @@ export function dpoObjective(
     const shape = { P, T: prep.shape.T, K: prep.shape.K };
     const withGrads = step !== null;
     const g = await cache.get(`pref:${withGrads ? 'train' : 'eval'}:${o.loss}:${o.beta}:${o.sftWeight ?? 0}:${P}x${shape.T}x${shape.K}:${adapter.id}`, () =>
-      buildPreferenceStep(m.cfg, adapter, shape, { kind: o.loss, beta: o.beta, sftWeight: o.sftWeight }, withGrads),
+      buildPreferenceStep(m.cfg, adapter, shape, { kind: o.loss, beta: o.beta, sftWeight: o.sftWeight }, withGrads, { recompute: o.recompute }),
     );
     const refArr = new Float32Array(2 * P);
     pb.idx.forEach((i, j) => {

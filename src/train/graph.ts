@@ -15,7 +15,7 @@ import * as op from '../graph/ops.js';
 import { targetIsMax, targetLogProbs } from '../graph/nn.js';
 import { grad } from '../graph/autodiff.js';
 import type { ModelConfig } from '../model/config.js';
-import { type DecoderHooks, WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from '../model/decoder.js';
+import { type DecoderHooks, type Recompute, WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from '../model/decoder.js';
 import { mixedWindows } from '../model/masks.js';
 import type { PeftAdapter } from '../peft/types.js';
 import { type PreferenceLoss, preferenceLoss } from './losses.js';
@@ -35,8 +35,17 @@ export interface PolicyForward {
   hooks: DecoderHooks;
 }
 
+/** How a training graph is built (beyond its shapes). */
+export interface TrainGraphOptions {
+  /**
+   * What the backward pass recomputes (decoder.ts `Recompute`). Default 'attention': the same
+   * speed at 128 tokens and 7-34% less peak memory from 512 tokens on (BENCHMARKS.md, finding 45).
+   */
+  recompute?: Recompute;
+}
+
 /** The shared forward of every training graph (SFT, DPO, distillation). */
-export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number, T: number): PolicyForward {
+export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number, T: number, opts: TrainGraphOptions = {}): PolicyForward {
   const g = new Graph();
   const w = new WeightInputs(g, cfg);
   const hooks = adapter.attach(g, w, { training: true });
@@ -55,7 +64,7 @@ export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number,
   const past = hooks.prefix?.map((kv) => [batchPrefix(kv, B)]); // per layer [B, Hkv, Pn, Dh]
   // Without a prefix the keys are the sequence's own positions under a causal mask: attention may
   // skip most of the masked triangle (query blocks from 256 positions).
-  const { hidden } = decoder(w, { embeds, cos, sin, bias, biasWindow, past, causal: !past }, hooks); // [B, T', C]
+  const { hidden } = decoder(w, { embeds, cos, sin, bias, biasWindow, past, causal: !past, recompute: opts.recompute ?? 'attention' }, hooks); // [B, T', C]
   const real = op.reshape(op.slice(hidden, 1, N, Tp), [B * T, C]); // [B*T, C]
   return { graph: g, weights: w, hidden: real, hooks };
 }
@@ -89,8 +98,8 @@ export function trainableGrads(f: PolicyForward, adapter: PeftAdapter, loss: Val
 }
 
 /** SFT step (or, with withGrads false, the held-out evaluation graph). */
-export function buildSftStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape, withGrads = true): Record<string, Value> {
-  const f = policyForward(cfg, adapter, s.B, s.T);
+export function buildSftStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape, withGrads = true, opts: TrainGraphOptions = {}): Record<string, Value> {
+  const f = policyForward(cfg, adapter, s.B, s.T, opts);
   const g = f.graph;
   const pos = g.input('label_pos', [s.K], 'int64');
   const labels = g.input('label_ids', [s.K], 'int64');
@@ -137,9 +146,10 @@ export function buildPreferenceStep(
   s: PairShape,
   loss: { kind: PreferenceLoss; beta: number; sftWeight?: number },
   withGrads = true,
+  opts: TrainGraphOptions = {},
 ): Record<string, Value> {
   const R = 2 * s.P;
-  const f = policyForward(cfg, adapter, R, s.T);
+  const f = policyForward(cfg, adapter, R, s.T, opts);
   const { logps, tokens } = sequenceLogpsOf(f, R, s.K);
   const ref = f.graph.input('ref_logps', [R]);
   const diff = op.sub(logps, ref); // log pi - log ref, per row
@@ -171,8 +181,8 @@ export function buildLogitsAt(cfg: ModelConfig, adapter: PeftAdapter, s: TrainSh
  * (KL(teacher || student) = this - H(teacher); the entropy does not depend on the student.)
  * Inputs: label_pos [K], teacher_idx [K, J] int64, teacher_p [K, J] (rows of padding slots are 0).
  */
-export function buildDistillStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape, J: number, withGrads = true): Record<string, Value> {
-  const f = policyForward(cfg, adapter, s.B, s.T);
+export function buildDistillStep(cfg: ModelConfig, adapter: PeftAdapter, s: TrainShape, J: number, withGrads = true, opts: TrainGraphOptions = {}): Record<string, Value> {
+  const f = policyForward(cfg, adapter, s.B, s.T, opts);
   const g = f.graph;
   const pos = g.input('label_pos', [s.K], 'int64');
   const idx = g.input('teacher_idx', [s.K, J], 'int64');

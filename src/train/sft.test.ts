@@ -58,6 +58,18 @@ test('resume refuses a checkpoint made with other options, naming the option', a
   await assert.rejects(runSftCommand({ ...base, method: 'soft-prompt', virtualTokens: '4', maxSteps: '2', out, resume: true, lr: '0.02' }), /different lr \(0\.01, now 0\.02\)/);
 });
 
+test('--recompute is a memory setting: a run interrupted with attention recomputed resumes with whole layers recomputed, to the same losses', async () => {
+  const opts = { ...base, method: 'lora', r: '4', epochs: '2', saveEvery: '1' };
+  const [a, b] = [join(tmp, 'rc-a'), join(tmp, 'rc-b')];
+  await runSftCommand({ ...opts, out: a, recompute: 'none' });
+  await runSftCommand({ ...opts, out: b, interruptAfter: '3' });
+  await runSftCommand({ ...opts, out: b, resume: true, recompute: 'layers' });
+  const [la, lb] = [a, b].map((d) => readMetrics(join(d, 'metrics.jsonl')).filter((r) => r.loss !== undefined));
+  assert.deepEqual(lb!.map((r) => r.step), la!.map((r) => r.step));
+  la!.forEach((r, i) => assert.ok(Math.abs((r.loss as number) - (lb![i]!.loss as number)) < 1e-5, `step ${r.step}: ${r.loss} vs ${lb![i]!.loss}`));
+  await assert.rejects(runSftCommand({ ...opts, out: join(tmp, 'rc-c'), recompute: 'everything' }), /--recompute: Invalid option: expected one of "none"\|"attention"\|"layers"/);
+});
+
 test('only the trainable tensors change (frozen base weights stay bit-identical)', async () => {
   const methods: MethodConfig[] = [
     { kind: 'lora', r: 2, alpha: 4, dropout: 0, targetModules: ['q_proj'], rslora: false },

@@ -10,6 +10,7 @@ import type { PeftAdapter } from '../peft/types.js';
 import { GraphCache } from '../runtime/backend.js';
 import { prepareBatch } from './feeds.js';
 import { buildSftStep } from './graph.js';
+import type { Recompute } from '../model/decoder.js';
 import type { Objective, StepResult } from './loop.js';
 import { gradSumSqOf, gradsOf, graphFeeds } from './run.js';
 
@@ -21,6 +22,8 @@ export interface SftObjectiveOptions {
   pack?: number;
   /** Held-out examples to check by greedy generation (0 = none). */
   exactMatchLimit: number;
+  /** What the backward pass recomputes (default 'attention'; decoder.ts `Recompute`). */
+  recompute?: Recompute;
 }
 
 /** Prompt (tokens before the first label) and expected completion (the first run of labels). */
@@ -44,7 +47,7 @@ export function sftObjective(m: LoadedModel, adapter: PeftAdapter, train: SftExa
     const prep = prepareBatch(m.cfg, adapter, batch);
     const { B, T, K } = prep.shape;
     const train = step !== null;
-    const run = await cache.get(`sft:${train ? 'train' : 'eval'}:${B}x${T}x${K}:${adapter.id}`, () => buildSftStep(m.cfg, adapter, prep.shape, train));
+    const run = await cache.get(`sft:${train ? 'train' : 'eval'}:${B}x${T}x${K}:${adapter.id}`, () => buildSftStep(m.cfg, adapter, prep.shape, train, { recompute: o.recompute }));
     const out = (await run.run(graphFeeds(run, adapter, weights, prep.feeds, step))) as Record<string, Float32Array>;
     return { out, tokens: prep.tokens };
   };

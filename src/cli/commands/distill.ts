@@ -105,7 +105,7 @@ export async function runDistillCommand(raw: Record<string, unknown>): Promise<v
   process.stderr.write(`distill: system prompt ${systemTokens} tokens -> ${method.kind} of ${(method as { virtualTokens: number }).virtualTokens} tokens; ` +
     `${trainP.length} train / ${heldP.length} held-out prompts; no-prompt KL ${noPrompt.kl.toFixed(4)}, agreement ${(noPrompt.agree * 100).toFixed(1)}%\n`);
   const adapter = await makeAdapter(m, method, o.seed);
-  const objective = distillObjective(m, adapter, train, held, { batchSize: o.batchSize, seed: o.seed, baselineKl: noPrompt.kl });
+  const objective = distillObjective(m, adapter, train, held, { batchSize: o.batchSize, seed: o.seed, baselineKl: noPrompt.kl, recompute: o.recompute });
   const hash = [o.prompts, o.systemPrompt].map(fileHash).join(',');
   const res = await trainLoop(trainables(adapter, m.lm.weights), objective, loopOptions({ ...o, method: method.kind }, `distill ${method.kind}`, fingerprintOf(o, hash), adapter));
   if (res.interrupted) return void process.stderr.write(`distill: stopped after step ${res.steps} (checkpoint saved; continue with --resume)\n`);

@@ -91,7 +91,7 @@ export async function runDpoCommand(raw: Record<string, unknown>): Promise<void>
     policy,
     { pairs: train, ref: refAll.slice(0, train.length) },
     { pairs: heldOut, ref: refAll.slice(train.length) },
-    { batchSize: o.batchSize, seed: o.seed, beta: o.beta, loss: o.loss, sftWeight: o.sftWeight },
+    { batchSize: o.batchSize, seed: o.seed, beta: o.beta, loss: o.loss, sftWeight: o.sftWeight, recompute: o.recompute },
   );
   const params = trainables(policy, m.lm.weights);
   const res = await trainLoop(params, objective, loopOptions(o, `dpo ${policy.config.kind}`, fingerprintOf(o, hash), policy));

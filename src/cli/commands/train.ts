@@ -42,6 +42,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--epochs <n>', 'passes over the data (default 3)')
     .option('--max-steps <n>', 'stop after this many optimizer steps (overrides epochs)')
     .option('--batch-size <n>', 'examples per micro-batch (default 4)')
+    .option('--recompute <what>', 'recomputed in the backward pass instead of kept: attention | layers (least memory, ~25% slower) | none (default attention)')
     .option('--grad-accum <n>', 'micro-batches per optimizer step (default 1)')
     .option('--lr <x>', 'peak learning rate (default depends on the method)')
     .option('--warmup <x>', 'warmup steps, or a fraction of all steps if < 1 (default 0.05)')
@@ -70,7 +71,8 @@ export function loopOptions(o: TrainOptions, label: string, fingerprint: Record<
 
 /** The resolved options that a resumed run must share. */
 export function fingerprintOf(o: TrainOptions, dataHash: string): Record<string, unknown> {
-  const { resume: _r, force: _f, quiet: _q, interruptAfter: _i, config: _c, ...rest } = o;
+  // --recompute changes memory and speed, not the result: a run may resume under another
+  const { resume: _r, force: _f, quiet: _q, interruptAfter: _i, config: _c, recompute: _m, ...rest } = o;
   return { ...rest, dataHash };
 }
 
@@ -103,7 +105,7 @@ export async function runSftCommand(raw: Record<string, unknown>, command = 'tra
   const adapter = await makeAdapter(m, method, o.seed);
   const params = trainables(adapter, m.lm.weights);
   const pack = o.pack ? packLength([...train, ...heldOut], o.packLength) : undefined;
-  const objective = sftObjective(m, adapter, train, heldOut, { batchSize: o.batchSize, seed: o.seed, lengthBuckets: o.lengthBuckets, pack, exactMatchLimit: o.exactMatch });
+  const objective = sftObjective(m, adapter, train, heldOut, { batchSize: o.batchSize, seed: o.seed, lengthBuckets: o.lengthBuckets, pack, exactMatchLimit: o.exactMatch, recompute: o.recompute });
   const hash = files.map(fileHash).join(',');
   process.stderr.write(
     `${command}: ${train.length} examples (${ds.stats.lossTokens} loss tokens), ${heldOut.length} held out; ` +
