@@ -29,8 +29,9 @@ export async function klToReference(m: LoadedModel, policy: PeftAdapter, referen
       return { ids: ex.ids, labels: ex.labels };
     }),
   );
-  const cache = new GraphCache(m.lm.backend);
+  const cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
   const lp = await rowLogps(m, policy, rows, batchSize, cache);
   const lr = await rowLogps(m, reference, rows, batchSize, cache);
+  await cache.releaseAll();
   return lp.reduce((s, x, i) => s + x - lr[i]!, 0) / Math.max(rows.length, 1);
 }

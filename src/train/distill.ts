@@ -59,7 +59,7 @@ function topJ(logits: Float32Array, J: number): { idx: number[]; p: number[]; en
 
 /** Sample continuations from the teacher and record its distributions along them. */
 export async function teacherExamples(m: LoadedModel, prompts: DistillPrompt[], o: TeacherOptions): Promise<DistillExample[]> {
-  const cache = new GraphCache(m.lm.backend);
+  const cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
   const none = noAdapter();
   const J = sparseWidth(m.cfg.vocabSize);
   const out: DistillExample[] = [];
@@ -93,6 +93,7 @@ export async function teacherExamples(m: LoadedModel, prompts: DistillPrompt[], 
     progress.tick(chunk.length);
   }
   progress.done();
+  await cache.releaseAll(); // the teacher's graphs are done before the student's start
   return out;
 }
 

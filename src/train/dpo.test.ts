@@ -10,6 +10,9 @@ import type { MethodConfig } from '../peft/types.js';
 import type { HostArray } from '../runtime/backend.js';
 import { prepareBatch } from './feeds.js';
 import { buildPreferenceStep } from './graph.js';
+import { rowLogps } from './dpo.js';
+import { GraphCache } from '../runtime/backend.js';
+import type { LoadedModel } from '../model/load.js';
 
 const backend = new OrtBackend({ threads: 1 });
 const cfg = tinyConfig();
@@ -94,3 +97,17 @@ for (const [name, config] of [
     });
   }
 }
+
+test('rowLogps batches rows in order of length and returns each row its own log-probability, in the given order', async () => {
+  const lm = new CausalLM(cfg, weights, backend);
+  const m = { cfg, lm } as unknown as LoadedModel;
+  const none = await createAdapter({ kind: 'full' }, base as never, 0);
+  const mixed = [rows[2]!, rows[1]!, rows[0]!, rows[3]!, { ids: [1, 2, 3, 4, 5, 6, 7, 8, 9], labels: [-100, -100, -100, -100, -100, 6, 7, 8, 9] }];
+  const cache = new GraphCache(backend);
+  const alone: number[] = [];
+  for (const r of mixed) alone.push((await rowLogps(m, none, [r], 1, cache))[0]!);
+  const batched = await rowLogps(m, none, mixed, 2, cache);
+  assert.equal(batched.length, mixed.length);
+  alone.forEach((x, i) => assert.ok(x < 0 && Math.abs(batched[i]! - x) < 1e-4, `row ${i}: ${batched[i]} batched vs ${x} alone`));
+  assert.ok(new Set(alone.map((x) => x.toFixed(4))).size === mixed.length, 'every row has its own value');
+});

@@ -58,17 +58,22 @@ function rowMatrix(labelRows: Int32Array, R: number): Float32Array {
   return m;
 }
 
-/** log p(response | prompt) of each row under `adapter` (labels mark the response). */
+/**
+ * log p(response | prompt) of each row under `adapter` (labels mark the response). Rows are
+ * batched in order of length (results in the given order): each batch then pads to about its
+ * own rows' length, and neighbouring batches share a shape.
+ */
 export async function rowLogps(m: LoadedModel, adapter: PeftAdapter, rows: { ids: number[]; labels: number[] }[], batchSize: number, cache: GraphCache): Promise<number[]> {
-  const out: number[] = [];
+  const out = new Array<number>(rows.length);
   const grid = gridFor(rows);
+  const order = rows.map((_, i) => i).sort((a, b) => rows[a]!.ids.length - rows[b]!.ids.length || a - b);
   for (let i = 0; i < rows.length; i += batchSize) {
-    const chunk = rows.slice(i, i + batchSize);
-    const prep = prepareBatch(m.cfg, adapter, packRows(chunk, 0, grid));
+    const idx = order.slice(i, i + batchSize);
+    const prep = prepareBatch(m.cfg, adapter, packRows(idx.map((j) => rows[j]!), 0, grid));
     const { B, T, K } = prep.shape;
     const run = await cache.get(`logps:${B}x${T}x${K}:${adapter.id}`, () => buildSequenceLogps(m.cfg, adapter, prep.shape));
     const res = await run.run(graphFeeds(run, adapter, m.lm.weights, { ...prep.feeds, label_row: rowMatrix(prep.labelRows, B) }, null));
-    out.push(...(res.logps as Float32Array));
+    idx.forEach((j, r) => (out[j] = (res.logps as Float32Array)[r]!));
   }
   return out;
 }
@@ -92,7 +97,10 @@ export async function referenceLogps(
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { key: string; logps: [number, number][] };
     if (saved.key === key && saved.logps.length === pairs.length) return saved.logps;
   }
-  const logps = await sequenceLogps(m, reference, pairs, batchSize, new GraphCache(m.lm.backend));
+  // shapes share malloc's memory (ArenaPolicy), and it all goes back before training starts
+  const cache = new GraphCache(m.lm.backend, undefined, 'while-single');
+  const logps = await sequenceLogps(m, reference, pairs, batchSize, cache);
+  await cache.releaseAll();
   writeJsonAtomic(file, { key, logps });
   return logps;
 }
