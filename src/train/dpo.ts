@@ -60,13 +60,14 @@ function rowMatrix(labelRows: Int32Array, R: number): Float32Array {
 
 /**
  * log p(response | prompt) of each row under `adapter` (labels mark the response). Rows are
- * batched in order of length (results in the given order): each batch then pads to about its
- * own rows' length, and neighbouring batches share a shape.
+ * batched longest first (results in the given order): each batch then pads to about its own
+ * rows' length, neighbouring batches share a shape, and the largest blocks are allocated first,
+ * so later, smaller runs reuse them (the training commands' heap does not shrink: bin/allocator.js).
  */
 export async function rowLogps(m: LoadedModel, adapter: PeftAdapter, rows: { ids: number[]; labels: number[] }[], batchSize: number, cache: GraphCache): Promise<number[]> {
   const out = new Array<number>(rows.length);
   const grid = gridFor(rows);
-  const order = rows.map((_, i) => i).sort((a, b) => rows[a]!.ids.length - rows[b]!.ids.length || a - b);
+  const order = rows.map((_, i) => i).sort((a, b) => rows[b]!.ids.length - rows[a]!.ids.length || a - b);
   for (let i = 0; i < rows.length; i += batchSize) {
     const idx = order.slice(i, i + batchSize);
     const prep = prepareBatch(m.cfg, adapter, packRows(idx.map((j) => rows[j]!), 0, grid));
