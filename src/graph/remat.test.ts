@@ -17,13 +17,13 @@ const causalBias = (): Float32Array => {
   for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) for (let s = 0; s < T; s++) bias[(b * T + t) * T + s] = s > t || (b === 1 && s === 0 && t > 0) ? -1e9 : 0;
   return bias;
 };
-const attend = (q: Value, k: Value, v: Value, bias: Value): Value => attention(q, k, v, bias, 0.5);
+const attend = (q: Value, k: Value, v: Value, bias: Value, causalBlocks = 1): Value => attention(q, k, v, bias, 0.5, { causalBlocks });
 
 /** d/dq, dk, dv of sum(attention * c) with or without remat, from one graph each. */
-async function grads(withRemat: boolean, feeds: Record<string, Float32Array>, c: Float32Array): Promise<{ out: Record<string, Float32Array>; onnxMatMuls: number }> {
+async function grads(withRemat: boolean, feeds: Record<string, Float32Array>, c: Float32Array, blocks = 1): Promise<{ out: Record<string, Float32Array>; onnxMatMuls: number }> {
   const g = new Graph();
   const [q, k, v, bias] = [g.input('q', [B, H, T, Dh]), g.input('k', [B, Hkv, T, Dh]), g.input('v', [B, Hkv, T, Dh]), g.input('bias', [B, 1, T, T])];
-  const y = withRemat ? remat(g, () => attend(q, k, v, bias)) : attend(q, k, v, bias);
+  const y = withRemat ? remat(g, () => attend(q, k, v, bias, blocks)) : attend(q, k, v, bias, blocks);
   const loss = op.reduceSum(op.mul(y, g.constant(c, y.shape)), [0, 1, 2]);
   const [dq, dk, dv] = grad(loss, [q, k, v]);
   const outs = { y, dq: dq!, dk: dk!, dv: dv! };
@@ -32,19 +32,21 @@ async function grads(withRemat: boolean, feeds: Record<string, Float32Array>, c:
   return { out, onnxMatMuls: model.split('MatMul').length - 1 };
 }
 
-test('remat: attention recomputed in the backward pass gives the same values and gradients, from a second copy of the forward', async () => {
-  const r = rng(7);
-  const feeds = { q: randn(B * H * T * Dh, r), k: randn(B * Hkv * T * Dh, r), v: randn(B * Hkv * T * Dh, r), bias: causalBias() };
-  const c = randn(B * T * H * Dh, r);
-  const [plain, re] = [await grads(false, feeds, c), await grads(true, feeds, c)];
-  for (const name of ['y', 'dq', 'dk', 'dv']) {
-    const [a, b] = [plain.out[name]!, re.out[name]!];
-    assert.equal(a.length, b.length, `${name}: lengths differ`);
-    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-6 * (1 + Math.abs(a[i]!)), `${name}[${i}]: ${a[i]} plain vs ${b[i]} remat`);
-  }
-  // the copy: forward q k^T and p v once more (and no fewer matmuls than the plain backward)
-  assert.equal(re.onnxMatMuls, plain.onnxMatMuls + 2, `MatMul nodes: plain ${plain.onnxMatMuls}, remat ${re.onnxMatMuls}`);
-});
+for (const blocks of [1, 2]) {
+  test(`remat: attention${blocks > 1 ? ' in causal query blocks' : ''} recomputed in the backward pass gives the same values and gradients, from a second copy of the forward`, async () => {
+    const r = rng(7);
+    const feeds = { q: randn(B * H * T * Dh, r), k: randn(B * Hkv * T * Dh, r), v: randn(B * Hkv * T * Dh, r), bias: causalBias() };
+    const c = randn(B * T * H * Dh, r);
+    const [plain, re] = [await grads(false, feeds, c, blocks), await grads(true, feeds, c, blocks)];
+    for (const name of ['y', 'dq', 'dk', 'dv']) {
+      const [a, b] = [plain.out[name]!, re.out[name]!];
+      assert.equal(a.length, b.length, `${name}: lengths differ`);
+      for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i]! - b[i]!) <= 1e-6 * (1 + Math.abs(a[i]!)), `${name}[${i}]: ${a[i]} plain vs ${b[i]} remat`);
+    }
+    // the copy: each block's q k^T and p v once more (and no fewer matmuls than the plain backward)
+    assert.equal(re.onnxMatMuls, plain.onnxMatMuls + 2 * blocks, `MatMul nodes: plain ${plain.onnxMatMuls}, remat ${re.onnxMatMuls}`);
+  });
+}
 
 test('remat: finite-difference gradients of q, k and v through a recomputed attention', async () => {
   const res = await checkGrads(
