@@ -8,6 +8,10 @@ import { emitOnnx } from './onnx.js';
 import { remat } from './remat.js';
 import { checkGrads, randn, rng } from './testing.js';
 import { OrtBackend } from '../runtime/ort.js';
+import * as ort from 'onnxruntime-node';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const backend = new OrtBackend({ threads: 1 });
 // q [B, H, T, Dh], grouped K/V (H = 4, Hkv = 2), causal mask with one padded key in row 1.
@@ -108,4 +112,21 @@ test('remat: regions nest (a layer recomputed around a recomputed attention)', a
     { seed: 17, directions: 3 },
   );
   for (const x of res) assert.ok(x.relErr < 2e-3, `analytic ${x.analytic} vs numeric ${x.numeric} (rel ${x.relErr})`);
+});
+
+test("remat: ONNX Runtime's optimiser merges a plain duplicate of attention but keeps the guarded replay", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'plum-remat-'));
+  // Softmax nodes in the model ORT runs (its optimised graph, written out): each node's op_type is
+  // protobuf field 4, "\x22" then the length 7
+  const softmaxes = async (mode: 'twice' | 'remat'): Promise<number> => {
+    const g = new Graph();
+    const [q, k, v, bias] = [g.input('q', [B, H, T, Dh]), g.input('k', [B, Hkv, T, Dh]), g.input('v', [B, Hkv, T, Dh]), g.input('bias', [B, 1, T, T])];
+    const y = mode === 'twice' ? op.add(attend(q, k, v, bias), attend(q, k, v, bias)) : remat(g, () => attend(q, k, v, bias));
+    const [dq, dk, dv] = grad(op.reduceSum(op.mul(y, y), [0, 1, 2]), [q, k, v]);
+    const path = join(dir, `${mode}.onnx`);
+    await ort.InferenceSession.create(emitOnnx({ dq: dq!, dk: dk!, dv: dv! }).bytes, { graphOptimizationLevel: 'all', optimizedModelFilePath: path, logSeverityLevel: 3 });
+    return (new TextDecoder('latin1').decode(readFileSync(path)).match(/\x22\x07Softmax/g) ?? []).length;
+  };
+  assert.equal(await softmaxes('twice'), 1, 'ORT folds two identical attentions into one (common-subexpression elimination)');
+  assert.equal(await softmaxes('remat'), 2, "the replay's softmax must survive ORT's optimiser");
 });
