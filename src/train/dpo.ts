@@ -64,7 +64,14 @@ function rowMatrix(labelRows: Int32Array, R: number): Float32Array {
  * rows' length, neighbouring batches share a shape, and the largest blocks are allocated first,
  * so later, smaller runs reuse them (the training commands' heap does not shrink: bin/allocator.js).
  */
-export async function rowLogps(m: LoadedModel, adapter: PeftAdapter, rows: { ids: number[]; labels: number[] }[], batchSize: number, cache: GraphCache): Promise<number[]> {
+export async function rowLogps(
+  m: LoadedModel,
+  adapter: PeftAdapter,
+  rows: { ids: number[]; labels: number[] }[],
+  batchSize: number,
+  cache: GraphCache,
+  onBatch?: (rows: number, tokens: number) => void,
+): Promise<number[]> {
   const out = new Array<number>(rows.length);
   const grid = gridFor(rows);
   const order = rows.map((_, i) => i).sort((a, b) => rows[b]!.ids.length - rows[a]!.ids.length || a - b);
@@ -75,13 +82,21 @@ export async function rowLogps(m: LoadedModel, adapter: PeftAdapter, rows: { ids
     const run = await cache.get(`logps:${B}x${T}x${K}:${adapter.id}`, () => buildSequenceLogps(m.cfg, adapter, prep.shape));
     const res = await run.run(graphFeeds(run, adapter, m.lm.weights, { ...prep.feeds, label_row: rowMatrix(prep.labelRows, B) }, null));
     idx.forEach((j, r) => (out[j] = (res.logps as Float32Array)[r]!));
+    onBatch?.(idx.length, prep.tokens);
   }
   return out;
 }
 
 /** Sequence log-probabilities [n][chosen, rejected] under `adapter`. */
-export async function sequenceLogps(m: LoadedModel, adapter: PeftAdapter, pairs: PairExample[], batchSize: number, cache: GraphCache): Promise<[number, number][]> {
-  const lp = await rowLogps(m, adapter, pairs.flatMap((p) => [p.chosen, p.rejected]), 2 * batchSize, cache);
+export async function sequenceLogps(
+  m: LoadedModel,
+  adapter: PeftAdapter,
+  pairs: PairExample[],
+  batchSize: number,
+  cache: GraphCache,
+  onBatch?: (rows: number, tokens: number) => void,
+): Promise<[number, number][]> {
+  const lp = await rowLogps(m, adapter, pairs.flatMap((p) => [p.chosen, p.rejected]), 2 * batchSize, cache, onBatch);
   return pairs.map((_, i) => [lp[2 * i]!, lp[2 * i + 1]!]);
 }
 
@@ -93,6 +108,8 @@ export async function referenceLogps(
   batchSize: number,
   file: string,
   key: string,
+  /** Told after each batch: rows done (two per pair) and their tokens. */
+  onBatch?: (rows: number, tokens: number) => void,
 ): Promise<[number, number][]> {
   if (existsSync(file)) {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { key: string; logps: [number, number][] };
@@ -100,7 +117,7 @@ export async function referenceLogps(
   }
   // shapes share malloc's memory (ArenaPolicy), and it all goes back before training starts
   const cache = new GraphCache(m.lm.backend, undefined, 'while-single');
-  const logps = await sequenceLogps(m, reference, pairs, batchSize, cache);
+  const logps = await sequenceLogps(m, reference, pairs, batchSize, cache, onBatch);
   await cache.releaseAll();
   writeJsonAtomic(file, { key, logps });
   return logps;

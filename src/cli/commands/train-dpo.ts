@@ -16,6 +16,7 @@ import { trainLoop, trainables } from '../../train/loop.js';
 import { checkOutDir, fileHash, makeAdapter, saveResult } from '../../train/session.js';
 import { writeJsonAtomic } from '../../util/atomic.js';
 import { fail } from '../../util/errors.js';
+import { type Progress, createProgress } from '../../util/progress.js';
 import { type TrainOptions, methodConfigOf, resolveTrainOptions } from '../train-options.js';
 import { addTrainFlags, fingerprintOf, loopOptions } from './train.js';
 
@@ -84,8 +85,15 @@ export async function runDpoCommand(raw: Record<string, unknown>): Promise<void>
   writeJsonAtomic(join(o.out, 'train_config.json'), { objective: 'dpo', ...o });
   const { policy, reference } = await policyAndReference(m, o);
   const hash = [o.pairs, o.heldOutFile].filter((f): f is string => !!f).map(fileHash).join(',');
-  process.stderr.write(`train dpo: computing reference log-probabilities for ${train.length + heldOut.length} pairs\n`);
-  const refAll = await referenceLogps(m, reference, [...train, ...heldOut], o.batchSize, referenceFile(o.out), `${hash}:${o.adapter ?? 'base'}:${o.maxLength}:${o.seed}:${o.heldOutFraction}`);
+  const all = [...train, ...heldOut];
+  process.stderr.write(`train dpo: computing reference log-probabilities for ${all.length} pairs\n`);
+  const refKey = `${hash}:${o.adapter ?? 'base'}:${o.maxLength}:${o.seed}:${o.heldOutFraction}`;
+  let bar: Progress | undefined; // made on the first batch: none when the cached values are reused
+  const refAll = await referenceLogps(m, reference, all, o.batchSize, referenceFile(o.out), refKey, (rows, tokens) => {
+    bar ??= createProgress({ total: 2 * all.length, label: 'reference', unit: 'row', rates: { tokens: 'tok' }, stream: o.quiet ? { write: () => true } : process.stderr });
+    bar.tick(rows, { tokens });
+  });
+  bar?.done();
   const objective = dpoObjective(
     m,
     policy,
