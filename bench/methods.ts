@@ -1,6 +1,6 @@
 /**
  * Training speed and peak memory of every PEFT method on SmolLM2-135M shapes, batch 4 x 128
- * (`npm run bench:methods [-- --model DIR --steps N]`). Each method runs in its own process so
+ * (`npm run bench:methods [-- --model DIR --steps N --recompute none|attention|layers]`). Each method runs in its own process so
  * that its peak resident memory (VmHWM) is its own. A step = forward + backward of the real
  * SFT training graph (loss on every position) + gradient clipping (max norm 1, the norm from the
  * graph's grad_sumsq, as the training loop does) + the AdamW update.
@@ -31,6 +31,7 @@ import type { MethodConfig, PeftAdapter } from '../src/peft/types.js';
 import { GraphCache } from '../src/runtime/backend.js';
 import { prepareBatch } from '../src/train/feeds.js';
 import { buildSftStep } from '../src/train/graph.js';
+import { RECOMPUTE, type Recompute } from '../src/model/decoder.js';
 import { AdamW, clipFactor } from '../src/train/optimizer.js';
 import { trainables } from '../src/train/loop.js';
 import { gradSumSqOf, gradsOf, graphFeeds } from '../src/train/run.js';
@@ -53,7 +54,9 @@ const EXTRA: Record<string, MethodConfig> = {
   dora: { kind: 'lora', r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], rslora: false, dora: true },
 };
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, steps: { type: 'string', default: '5' }, method: { type: 'string' } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, steps: { type: 'string', default: '5' }, method: { type: 'string' }, recompute: { type: 'string', default: 'attention' } } });
+const recompute = values.recompute as Recompute;
+if (!RECOMPUTE.includes(recompute)) throw new Error(`bench/methods.ts: --recompute must be one of ${RECOMPUTE.join(', ')}`);
 const B = 4;
 const T = 128;
 
@@ -109,7 +112,7 @@ async function runOne(wanted: string): Promise<void> {
   const prep = prepareBatch(m.cfg, adapter, packRows(rows, 0));
   const cache = new GraphCache(m.lm.backend);
   const t0 = performance.now();
-  const run = await cache.get('step', () => buildSftStep(m.cfg, adapter, prep.shape));
+  const run = await cache.get('step', () => buildSftStep(m.cfg, adapter, prep.shape, true, { recompute }));
   const compileS = (performance.now() - t0) / 1000;
   const params = trainables(adapter, m.lm.weights);
   const opt = new AdamW(params, { lr: 1e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
@@ -167,7 +170,7 @@ else {
   const machine = { ...machineInfo(), date: new Date().toISOString() };
   const rows = [];
   for (const name of Object.keys(METHODS)) {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/methods.ts', '--method', name, '--steps', values.steps!, ...(values.model ? ['--model', values.model] : [])], { encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/methods.ts', '--method', name, '--steps', values.steps!, '--recompute', recompute, ...(values.model ? ['--model', values.model] : [])], { encoding: 'utf8' });
     const r = JSON.parse(out.trim().split('\n').at(-1)!);
     rows.push(r);
     console.log(`| ${name} | ${r.trainable.toLocaleString('en-US')} | ${r.sec.toFixed(2)} | ${r.tokensPerSec.toFixed(0)} | ${r.gflops.toFixed(0)} | ${r.matmulGflops.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.peakGB.toFixed(2)} |`);
