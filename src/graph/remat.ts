@@ -4,7 +4,7 @@
  * `remat(g, fn)` computes y = fn() as usual in the forward pass, but the backward pass does not
  * differentiate the nodes fn built: it replays them (the same ops on the same inputs) and
  * differentiates the replay. None of the region's intermediates are then kept from the forward
- * pass to the backward pass; the replay's live only while its own backward runs. For attention
+ * pass to the backward pass; the replay's values live only while its own backward runs. For attention
  * this is the point: every layer's probabilities [B, H, T, S] would otherwise stay alive from
  * the forward pass to the backward pass (BENCHMARKS.md, finding 45).
  *
@@ -46,17 +46,17 @@ export function remat(g: Graph, fn: () => Value): Value {
     vjp(gy, n, needs) {
       const zero = op.stopGradient(zeroAfter(gy));
       const ext = n.inputs.slice(1); // the region's outside values as this node reads them
-      // stand-ins: a guard, or for a value that gets a gradient an identity, so the replay's
-      // gradient is taken at a leaf only it reads
+      const wanted = externals.map((e, i) => needs[i + 1]! && e.dtype === 'float32');
+      // stand-ins: a guard, or for a value that gets a gradient an identity (ORT removes it), so
+      // the replay's gradient is taken at a leaf only the replay reads
       const standIn = new Map<Value, Value>();
       externals.forEach((e, i) => {
         const x = ext[i]!;
         if (guarded.has(e)) standIn.set(e, op.add(x, x.dtype === 'float32' ? zero : op.cast(zero, x.dtype)));
-        else if (needs[i + 1]) standIn.set(e, op.identity(x));
+        else if (wanted[i]) standIn.set(e, op.identity(x));
       });
       const copy = new Map<Value, Value>();
       for (const r of region) copy.set(r.output, g.apply(r.op, r.inputs.map((i) => copy.get(i) ?? standIn.get(i) ?? i), r.attrs));
-      const wanted = externals.map((e, i) => needs[i + 1]! && e.dtype === 'float32');
       const wrt = externals.filter((_, i) => wanted[i]).map((e) => standIn.get(e)!);
       const gs = wrt.length ? grad(copy.get(y)!, wrt, gy) : [];
       let at = 0;

@@ -39,7 +39,7 @@ export interface PolicyForward {
 export interface TrainGraphOptions {
   /**
    * What the backward pass recomputes (decoder.ts `Recompute`). Default 'attention': the same
-   * speed at 128 tokens and 7-34% less peak memory from 512 tokens on (BENCHMARKS.md, finding 45).
+   * speed at 128 tokens, 15-35% less peak memory from 512 tokens on (BENCHMARKS.md, finding 45).
    */
   recompute?: Recompute;
 }

@@ -89,8 +89,10 @@ export async function runDpoCommand(raw: Record<string, unknown>): Promise<void>
   const refKey = `${hash}:${o.adapter ?? 'base'}:${o.maxLength}:${o.seed}:${o.heldOutFraction}`;
   let bar: Progress | undefined; // made on the first batch: none when the cached values are reused
   const refAll = await referenceLogps(m, reference, all, o.batchSize, referenceFile(o.out), refKey, (rows, tokens) => {
-    if (!bar) process.stderr.write(`train dpo: computing reference log-probabilities for ${all.length} pairs\n`);
-    bar ??= createProgress({ total: 2 * all.length, label: 'reference', unit: 'row', rates: { tokens: 'tok' }, stream: o.quiet ? { write: () => true } : process.stderr });
+    if (!bar) {
+      process.stderr.write(`train dpo: computing reference log-probabilities for ${all.length} pairs\n`);
+      bar = createProgress({ total: 2 * all.length, label: 'reference', unit: 'row', rates: { tokens: 'tok' }, stream: o.quiet ? { write: () => true } : process.stderr });
+    }
     bar.tick(rows, { tokens });
   });
   if (bar) bar.done();

@@ -42,7 +42,7 @@ export function addTrainFlags(cmd: Command): Command {
     .option('--epochs <n>', 'passes over the data (default 3)')
     .option('--max-steps <n>', 'stop after this many optimizer steps (overrides epochs)')
     .option('--batch-size <n>', 'examples per micro-batch (default 4)')
-    .option('--recompute <what>', 'recomputed in the backward pass instead of kept: attention | layers (least memory, ~25% slower) | none (default attention)')
+    .option('--recompute <what>', 'recomputed in the backward pass instead of kept: attention | layers (least memory, ~15-35% slower) | none (default attention)')
     .option('--grad-accum <n>', 'micro-batches per optimizer step (default 1)')
     .option('--lr <x>', 'peak learning rate (default depends on the method)')
     .option('--warmup <x>', 'warmup steps, or a fraction of all steps if < 1 (default 0.05)')
