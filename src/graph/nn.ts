@@ -115,7 +115,10 @@ function causalBlockAttention(q: Value, k: Value, v: Value, bias: Value, scale: 
     const Tb = t1 - t0;
     const qb = op.reshape(op.slice(q5, 3, t0, t1), [B, Hkv, G * Tb, Dh]);
     const kb = op.slice(k, 2, 0, t1); // keys up to the block's last query
-    const scores = op.mul(op.matmul(qb, op.transposeLast2(kb)), scale); // [B, Hkv, G*Tb, t1]
+    // the scale on the queries ([G*Tb, Dh]), not the scores ([G*Tb, t1]): the backward pass then
+    // has no product of the scores' gradient with it (Mul kernels 354 -> 260 ms per 2 x 1024 LoRA
+    // step, BENCHMARKS.md finding 46)
+    const scores = op.matmul(op.mul(qb, scale), op.transposeLast2(kb)); // [B, Hkv, G*Tb, t1]
     const bb = op.slice(op.slice(bias, 2, t0, t1), 3, 0, t1); // [B, 1, Tb, t1]
     const p = op.softmax(op.add(op.reshape(scores, [B, Hkv, G, Tb, t1]), op.reshape(bb, [B, 1, 1, Tb, t1])));
     outs.push(op.reshape(op.matmul(op.reshape(p, [B, Hkv, G * Tb, t1]), op.slice(v, 2, 0, t1)), [B, Hkv, G, Tb, Dh]));
