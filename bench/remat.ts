@@ -2,46 +2,31 @@
  * Activation recomputation (src/graph/remat.ts; decoder.ts `Recompute`): nothing, each layer's
  * attention, or each whole layer recomputed in the backward pass. One SFT training-graph run at
  * B rows of T tokens on SmolLM2-135M shapes (or the folder in PLUM_BENCH_MODEL), LoRA r8 on all
- * projections by default, loss on the last 64 positions of each row (all with `full`). The
+ * projections by default (methods and rows as bench/sft-setup.ts makes them). The
  * graphs are compiled in one process and run alternately (15 rounds after a warm-up at up to 256
  * tokens, else 5), so all see the same machine; then each runs alone in a child process for its
  * peak resident memory (GNU time's %M). Times are given as ratios to the first variant listed.
- * `node --import tsx bench/remat.ts B T [lora|full|soft-prompt|prefix] [none,attention,layers]`
+ * `node --import tsx bench/remat.ts B T [lora-all|lora|full|soft-prompt|prefix] [none,attention,layers]`
  * (BENCHMARKS.md, finding 45).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { packRows } from '../src/data/batches.js';
-import { loadModel } from '../src/model/load.js';
-import { baseModelOf } from '../src/peft/base.js';
-import { createAdapter } from '../src/peft/registry.js';
-import type { MethodConfig } from '../src/peft/types.js';
-import { GraphCache } from '../src/runtime/backend.js';
-import { prepareBatch } from '../src/train/feeds.js';
-import { buildSftStep } from '../src/train/graph.js';
 import type { Recompute } from '../src/model/decoder.js';
+import { loadModel } from '../src/model/load.js';
+import { GraphCache } from '../src/runtime/backend.js';
+import { buildSftStep } from '../src/train/graph.js';
 import { graphFeeds } from '../src/train/run.js';
 import { benchModelDir } from './model.js';
+import { benchStep } from './sft-setup.js';
 import { median } from './timing.js';
 
 const [B, T] = [Number(process.argv[2] ?? 4), Number(process.argv[3] ?? 1024)];
-const kind = process.argv[4] ?? 'lora';
+const kind = process.argv[4] ?? 'lora-all';
 const listed = (process.argv[5] ?? 'none,attention,layers').split(',') as Recompute[];
 for (const v of listed) if (!['none', 'attention', 'layers'].includes(v)) throw new Error(`bench/remat.ts: unknown variant "${v}" (none, attention or layers)`);
 const only = process.argv[6] === 'child' ? listed[0] : undefined; // child mode: one variant, a few runs
-const cfg: MethodConfig =
-  kind === 'full' ? { kind: 'full' }
-  : kind === 'prefix' ? { kind: 'prefix', virtualTokens: 20, init: 'random' }
-  : kind === 'soft-prompt' ? { kind: 'soft-prompt', virtualTokens: 20, init: 'vocab' }
-  : { kind: 'lora', r: 8, alpha: 16, dropout: 0, targetModules: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], rslora: false };
 const m = loadModel(benchModelDir(process.env.PLUM_BENCH_MODEL));
-const lossFrom = kind === 'full' ? 0 : T - 64;
-const adapter = await createAdapter(cfg, baseModelOf(m), 0);
-const rows = Array.from({ length: B }, (_, b) => {
-  const ids = Array.from({ length: T }, (_, t) => 1 + ((t * 31 + b * 7) % (m.cfg.vocabSize - 1)));
-  return { ids, labels: ids.map((x, t) => (t > lossFrom ? x : -100)) };
-});
-const prep = prepareBatch(m.cfg, adapter, packRows(rows, 0));
+const { adapter, prep } = await benchStep(m, kind, B, T);
 const cache = new GraphCache(m.lm.backend);
 const variants = only ? [only] : listed;
 const runs = await Promise.all(

@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { OVERLONG_POLICIES } from '../data/dataset.js';
 import { SFT_FORMATS } from '../data/records.js';
-import { RECOMPUTE } from '../model/decoder.js';
+import { DEFAULT_RECOMPUTE, RECOMPUTE } from '../model/decoder.js';
 import { type MethodConfig, MethodConfigSchema } from '../peft/types.js';
 import { fail } from '../util/errors.js';
 
@@ -102,7 +102,7 @@ export const TrainOptionsSchema = z
     quiet: coerceBool.default(false),
     interruptAfter: coerceInt.optional(),
     merge: coerceBool.default(false),
-    recompute: z.enum(RECOMPUTE).default('attention'),
+    recompute: z.enum(RECOMPUTE).default(DEFAULT_RECOMPUTE),
   })
   .strict();
 export type TrainOptions = z.infer<typeof TrainOptionsSchema>;

@@ -29,7 +29,7 @@ export async function klToReference(m: LoadedModel, policy: PeftAdapter, referen
       return { ids: ex.ids, labels: ex.labels };
     }),
   );
-  const cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
+  const cache = GraphCache.forShapes(m.lm.backend);
   const lp = await rowLogps(m, policy, rows, batchSize, cache);
   const lr = await rowLogps(m, reference, rows, batchSize, cache);
   await cache.releaseAll();

@@ -94,6 +94,8 @@ export interface KV {
  */
 export const RECOMPUTE = ['none', 'attention', 'layers'] as const;
 export type Recompute = (typeof RECOMPUTE)[number];
+/** Training graphs' default (BENCHMARKS.md finding 45). */
+export const DEFAULT_RECOMPUTE: Recompute = 'attention';
 
 export interface DecoderInputs {
   embeds: Value; // [B, T, C]

@@ -49,6 +49,14 @@ export type ArenaPolicy = 'always' | 'while-single';
  * process to 21 GB; the bound keeps memory flat at the cost of recompiling a rare bucket.
  */
 export class GraphCache {
+  /**
+   * A cache for graphs of several shapes that run in turn (training steps, scoring passes over
+   * length buckets): they share malloc's memory instead of each keeping an arena ('while-single').
+   */
+  static forShapes(backend: Backend, maxEntries?: number): GraphCache {
+    return new GraphCache(backend, maxEntries, 'while-single');
+  }
+
   private readonly cache = new Map<string, Promise<CompiledGraph>>();
   /** With 'while-single': the key compiled with an arena (undefined: none yet; null: arenas are off). */
   private arenaKey: string | null | undefined = undefined;

@@ -59,7 +59,7 @@ function topJ(logits: Float32Array, J: number): { idx: number[]; p: number[]; en
 
 /** Sample continuations from the teacher and record its distributions along them. */
 export async function teacherExamples(m: LoadedModel, prompts: DistillPrompt[], o: TeacherOptions): Promise<DistillExample[]> {
-  const cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
+  const cache = GraphCache.forShapes(m.lm.backend);
   const none = noAdapter();
   const J = sparseWidth(m.cfg.vocabSize);
   const out: DistillExample[] = [];
@@ -132,7 +132,7 @@ export class DistillRunner {
     /** What the backward pass recomputes (default 'attention'; decoder.ts `Recompute`). */
     private readonly recompute?: Recompute,
   ) {
-    this.cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
+    this.cache = GraphCache.forShapes(m.lm.backend);
     this.J = sparseWidth(m.cfg.vocabSize);
     this.grid = gridFor(examples);
   }

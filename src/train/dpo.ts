@@ -116,7 +116,7 @@ export async function referenceLogps(
     if (saved.key === key && saved.logps.length === pairs.length) return saved.logps;
   }
   // shapes share malloc's memory (ArenaPolicy), and it all goes back before training starts
-  const cache = new GraphCache(m.lm.backend, undefined, 'while-single');
+  const cache = GraphCache.forShapes(m.lm.backend);
   const logps = await sequenceLogps(m, reference, pairs, batchSize, cache, onBatch);
   await cache.releaseAll();
   writeJsonAtomic(file, { key, logps });
@@ -130,7 +130,7 @@ export function dpoObjective(
   heldOut: { pairs: PairExample[]; ref: [number, number][] },
   o: DpoOptions,
 ): Objective<PairBatch> {
-  const cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
+  const cache = GraphCache.forShapes(m.lm.backend);
   const padId = m.tokenizer.padId ?? m.eosIds[0] ?? 0;
   // row lengths fitted to all responses (as many as power-of-two buckets would use)
   const grid = gridFor([...train.pairs, ...heldOut.pairs].flatMap((p) => [p.chosen, p.rejected]));

@@ -15,7 +15,7 @@ import * as op from '../graph/ops.js';
 import { targetIsMax, targetLogProbs } from '../graph/nn.js';
 import { grad } from '../graph/autodiff.js';
 import type { ModelConfig } from '../model/config.js';
-import { type DecoderHooks, type Recompute, WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from '../model/decoder.js';
+import { DEFAULT_RECOMPUTE, type DecoderHooks, type Recompute, WeightInputs, batchPrefix, decoder, embed, lmHead, prependVirtualTokens } from '../model/decoder.js';
 import { mixedWindows } from '../model/masks.js';
 import type { PeftAdapter } from '../peft/types.js';
 import { type PreferenceLoss, preferenceLoss } from './losses.js';
@@ -64,7 +64,7 @@ export function policyForward(cfg: ModelConfig, adapter: PeftAdapter, B: number,
   const past = hooks.prefix?.map((kv) => [batchPrefix(kv, B)]); // per layer [B, Hkv, Pn, Dh]
   // Without a prefix the keys are the sequence's own positions under a causal mask: attention may
   // skip most of the masked triangle (query blocks from 256 positions).
-  const { hidden } = decoder(w, { embeds, cos, sin, bias, biasWindow, past, causal: !past, recompute: opts.recompute ?? 'attention' }, hooks); // [B, T', C]
+  const { hidden } = decoder(w, { embeds, cos, sin, bias, biasWindow, past, causal: !past, recompute: opts.recompute ?? DEFAULT_RECOMPUTE }, hooks); // [B, T', C]
   const real = op.reshape(op.slice(hidden, 1, N, Tp), [B * T, C]); // [B*T, C]
   return { graph: g, weights: w, hidden: real, hooks };
 }

@@ -36,7 +36,7 @@ export function promptAndTarget(e: { ids: number[]; labels: number[] }): { promp
 }
 
 export function sftObjective(m: LoadedModel, adapter: PeftAdapter, train: SftExample[], heldOut: SftExample[], o: SftObjectiveOptions): Objective<Batch> {
-  const cache = new GraphCache(m.lm.backend, undefined, 'while-single'); // several shapes share malloc's memory (ArenaPolicy)
+  const cache = GraphCache.forShapes(m.lm.backend);
   const padId = m.tokenizer.padId ?? m.eosIds[0] ?? 0;
   const weights = m.lm.weights;
   // Row lengths fitted to the data (as many as power-of-two buckets would use, so no more
